@@ -1,0 +1,308 @@
+/*
+ * orderstore.h - the public API of liborderstore, the orderstore client library.
+ *
+ * A backend opens one client with a list of router addresses and then stores and
+ * reads orders by order ID. Shards, slots, nodes and the cluster map are hidden: the
+ * routers place every order by consistent hashing (slot = XXH3_64bits(id) mod 4096,
+ * see docs/architecture.md) and follow the cluster map when it changes.
+ *
+ * Conventions for every function below:
+ *  - Order IDs are byte strings of 1..OSTORE_MAX_ID_LEN (256) bytes. Any byte value is
+ *    legal, NUL and non-UTF-8 bytes included; IDs are never treated as C strings.
+ *  - Values are byte strings of 0..max_value bytes (default OSTORE_DEFAULT_MAX_VALUE,
+ *    1 MiB; at most OSTORE_MAX_VALUE_LIMIT, 16 MiB).
+ *  - A version is the shard's log sequence number (LSN) of the order's last write. It
+ *    only grows. Version 0 means "no such order" in compare-and-set.
+ *  - Every function returns an ostore_status: OSTORE_OK (0) on success, otherwise one of
+ *    the codes below; ostore_strerror() gives its text.
+ *  - Memory the library returns (values, stats) is owned by the caller and released with
+ *    ostore_free() / ostore_stats_free(). Memory the caller passes in stays the caller's.
+ *  - A client handle is thread-safe: any number of threads may call any function on
+ *    the same handle at once, except ostore_close(), which must be the last call.
+ *
+ * Writes are acknowledged only after the shard's LMDB transaction that holds them has
+ * been synced to disk (unless the cluster runs with --no-sync). Every write carries a
+ * request ID (client ID + sequence number) so a retried write is applied at most once
+ * and answers with its first result.
+ */
+#ifndef ORDERSTORE_H
+#define ORDERSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Largest order ID in bytes. */
+#define OSTORE_MAX_ID_LEN 256u
+/** Default largest value in bytes (1 MiB). */
+#define OSTORE_DEFAULT_MAX_VALUE (1u << 20)
+/** Upper bound for any configured value limit (16 MiB). */
+#define OSTORE_MAX_VALUE_LIMIT (16u << 20)
+/** Number of slots in the placement function. */
+#define OSTORE_SLOTS 4096u
+
+/*
+ * The one error enum of orderstore. X(name, code, text). Codes are stable: they travel
+ * on the wire (docs/protocol.md) and are used as process exit statuses by tools.
+ */
+#define OSTORE_STATUS_TABLE(X)                                                          \
+	X(OSTORE_OK, 0, "success")                                                        \
+	X(OSTORE_ENOTFOUND, 1, "order not found")                                         \
+	X(OSTORE_ECONFLICT, 2, "version conflict: the order changed (compare-and-set)")   \
+	X(OSTORE_EINVAL, 3, "invalid argument")                                           \
+	X(OSTORE_EBADID, 4, "invalid order ID: must be 1 to 256 bytes")                   \
+	X(OSTORE_ETOOBIG, 5, "value or message larger than the configured limit")         \
+	X(OSTORE_EPROTO, 6, "malformed or truncated protocol frame")                      \
+	X(OSTORE_EBADOP, 7, "unknown operation code")                                     \
+	X(OSTORE_EVERSION, 8, "unsupported protocol version")                             \
+	X(OSTORE_EMOVED, 9, "slot is owned by another shard (newer cluster map)")         \
+	X(OSTORE_EUNAVAIL, 10, "shard unavailable: its node did not answer in time")      \
+	X(OSTORE_ETIMEDOUT, 11, "request timed out")                                      \
+	X(OSTORE_ENOMEM, 12, "out of memory")                                             \
+	X(OSTORE_ESTORAGE, 13, "storage error on the node")                               \
+	X(OSTORE_EFULL, 14, "storage full")                                               \
+	X(OSTORE_ENOTPRIMARY, 15, "node is not the primary of this shard")                \
+	X(OSTORE_EREPLICAS, 16, "not enough replicas reachable to acknowledge safely")    \
+	X(OSTORE_EOVERLOAD, 17, "overloaded: request refused, retry later")               \
+	X(OSTORE_ESTALE, 18, "cluster map is older than the one already held")            \
+	X(OSTORE_ECLOSED, 19, "client or connection closed")                              \
+	X(OSTORE_ENOMAP, 20, "no cluster map: the node or router has not been given one") \
+	X(OSTORE_ECONNECT, 21, "cannot connect: bad or unreachable address")              \
+	X(OSTORE_EIO, 22, "input/output error")                                           \
+	X(OSTORE_EAUTH, 23, "authentication failed or not permitted")                     \
+	X(OSTORE_EINTERNAL, 24, "internal error")
+
+typedef enum ostore_status {
+#define OSTORE_X_ENUM(name, code, text) name = code,
+	OSTORE_STATUS_TABLE(OSTORE_X_ENUM)
+#undef OSTORE_X_ENUM
+	OSTORE_STATUS_COUNT /**< number of codes; not a status */
+} ostore_status;
+
+/**
+ * ostore_strerror - text of a status code.
+ * @st: any value; codes outside the enum give "unknown error".
+ * Returns a static NUL-terminated string (never NULL). Thread-safe.
+ */
+const char *ostore_strerror(int st);
+
+/**
+ * ostore_status_name - symbolic name of a status code ("OSTORE_ENOTFOUND").
+ * Returns a static string, "OSTORE_UNKNOWN" for codes outside the enum. Thread-safe.
+ */
+const char *ostore_status_name(int st);
+
+/** ostore_version_string - the library's version ("0.1.0"), static. Thread-safe. */
+const char *ostore_version_string(void);
+
+/* ---------------------------------------------------------------------------------- */
+/* Client                                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+typedef struct ostore_client ostore_client;
+
+/**
+ * Options for ostore_open(). Fill with ostore_options_init() first, then set fields;
+ * the library reads the struct only during ostore_open() and keeps no pointer to it.
+ */
+typedef struct ostore_options {
+	/** Router URLs ("tcp://127.0.0.1:7000"), 1..64 of them. The client spreads
+	 *  requests over every connected router and moves to another when one fails. */
+	const char *const *routers;
+	size_t nrouters;
+	/** Time one attempt may take before it is abandoned, in milliseconds (default 5000). */
+	uint32_t timeout_ms;
+	/** Extra attempts after a timeout or an unavailable router (default 2). Retried
+	 *  writes keep their request ID, so they are applied at most once. */
+	uint32_t retries;
+	/** Largest value the client will send, bytes (default 1 MiB, at most 16 MiB). */
+	uint32_t max_value;
+	/** Largest number of requests in flight on this handle at once (default 256). */
+	uint32_t max_inflight;
+} ostore_options;
+
+/**
+ * ostore_options_init - fill @opts with the defaults above (no routers).
+ * Cannot fail. Thread-safe.
+ */
+void ostore_options_init(ostore_options *opts);
+
+/**
+ * ostore_open - create a client connected (asynchronously) to the given routers.
+ * @opts: options, read only during the call.
+ * @out:  receives the handle on success; untouched on failure.
+ * Returns OSTORE_OK, OSTORE_EINVAL (no routers, bad limits), OSTORE_ECONNECT (a URL
+ * nng cannot parse or dial), OSTORE_ENOMEM. Connecting itself is asynchronous: a router
+ * that is down makes requests fail with OSTORE_EUNAVAIL / OSTORE_ETIMEDOUT, not open.
+ */
+ostore_status ostore_open(const ostore_options *opts, ostore_client **out);
+
+/**
+ * ostore_close - wait for the handle's requests in flight to end, then free it.
+ * @c: the handle (NULL is ignored). No call on @c may start or run after this one.
+ */
+void ostore_close(ostore_client *c);
+
+/** ostore_free - release memory returned by this library (values). NULL is ignored. */
+void ostore_free(void *p);
+
+/**
+ * ostore_put - store @value under @id, replacing any previous value (upsert).
+ * @id, @id_len:       the order ID (1..256 bytes).
+ * @value, @value_len: the value (0..max_value bytes); @value may be NULL when 0.
+ * @version_out:       if not NULL, receives the new version.
+ * Returns OSTORE_OK once the write is durable, or OSTORE_EBADID, OSTORE_ETOOBIG,
+ * OSTORE_EUNAVAIL, OSTORE_ETIMEDOUT, OSTORE_ESTORAGE, OSTORE_EFULL, OSTORE_ENOMEM.
+ * After OSTORE_ETIMEDOUT / OSTORE_EUNAVAIL the write may or may not have been applied.
+ */
+ostore_status ostore_put(ostore_client *c, const void *id, size_t id_len, const void *value,
+                         size_t value_len, uint64_t *version_out);
+
+/**
+ * ostore_get - read the order @id.
+ * @value_out:   receives a malloc'ed copy of the value (free with ostore_free), or NULL
+ *               for an empty value; may be NULL itself to test existence only.
+ * @len_out:     receives the value length in bytes (may be NULL).
+ * @version_out: receives the version (may be NULL).
+ * Returns OSTORE_OK, OSTORE_ENOTFOUND, or a transport/storage error as ostore_put.
+ * Reads go to the shard's primary, so a client reads its own acknowledged writes.
+ */
+ostore_status ostore_get(ostore_client *c, const void *id, size_t id_len, void **value_out,
+                         size_t *len_out, uint64_t *version_out);
+
+/**
+ * ostore_del - delete the order @id.
+ * Returns OSTORE_OK (it existed and is gone), OSTORE_ENOTFOUND (it did not exist), or
+ * an error as ostore_put.
+ */
+ostore_status ostore_del(ostore_client *c, const void *id, size_t id_len);
+
+/**
+ * ostore_cas - compare-and-set: store @value only if the order's version is @expected.
+ * @expected: the version last read; 0 means "only if the order does not exist" (create).
+ * @version_out: receives the new version on success (may be NULL).
+ * Returns OSTORE_OK, OSTORE_ECONFLICT (current version differs; nothing written),
+ * OSTORE_ENOTFOUND (@expected != 0 and the order does not exist), or as ostore_put.
+ */
+ostore_status ostore_cas(ostore_client *c, const void *id, size_t id_len, uint64_t expected,
+                         const void *value, size_t value_len, uint64_t *version_out);
+
+/* ---------------------------------------------------------------------------------- */
+/* Batches and asynchronous calls                                                      */
+/* ---------------------------------------------------------------------------------- */
+
+/** Operation of one batch item. Values are the wire op codes (docs/protocol.md). */
+typedef enum ostore_op {
+	OSTORE_OP_GET = 1,
+	OSTORE_OP_PUT = 2,
+	OSTORE_OP_DEL = 3,
+	OSTORE_OP_CAS = 4,
+} ostore_op;
+
+/**
+ * One operation of a batch. The caller fills the inputs; the library fills the outputs.
+ * Inputs are only read until the call (or, for ostore_submit, the callback) returns.
+ */
+typedef struct ostore_item {
+	/* inputs */
+	ostore_op op;
+	const void *id;
+	size_t id_len;
+	const void *value; /**< PUT / CAS */
+	size_t value_len;
+	uint64_t expected; /**< CAS: expected version (0 = must not exist) */
+	/* outputs */
+	ostore_status status; /**< result of this item */
+	uint64_t version;     /**< version after the write, or of the value read */
+	void *out_value;      /**< GET: malloc'ed copy (ostore_free), NULL if empty/absent */
+	size_t out_len;       /**< GET: value length in bytes */
+} ostore_item;
+
+/**
+ * ostore_batch - run @n operations in one round trip per router; the router splits them
+ * by shard and runs the shards in parallel. Items are independent (no transaction across
+ * items); each gets its own status.
+ * @items: array of @n items (1..OSTORE_MAX_BATCH); outputs are written in place.
+ * Returns OSTORE_OK when every item got an answer (check each item's status), or the
+ * error that prevented an answer for all (OSTORE_EINVAL, OSTORE_ETOOBIG for a batch over
+ * the frame limit, OSTORE_ETIMEDOUT, OSTORE_EUNAVAIL...), in which case every item's
+ * status is set to that error too.
+ */
+ostore_status ostore_batch(ostore_client *c, ostore_item *items, size_t n);
+
+/** Most items in one batch. */
+#define OSTORE_MAX_BATCH 4096u
+
+/**
+ * Completion callback of ostore_submit(): @items is the caller's array with outputs
+ * filled, @st as the return value of ostore_batch(). Runs on a library thread: it must not
+ * block for long, and it must not call ostore_close(). It may submit further requests.
+ */
+typedef void (*ostore_done_fn)(void *arg, ostore_item *items, size_t n, ostore_status st);
+
+/**
+ * ostore_submit - asynchronous ostore_batch(): returns at once, @done runs later exactly
+ * once (unless this returns an error, in which case it never runs).
+ * @items must stay valid until @done runs.
+ * Returns OSTORE_OK (submitted), OSTORE_EINVAL, OSTORE_ETOOBIG, OSTORE_EOVERLOAD (more
+ * than max_inflight requests already in flight), OSTORE_ECLOSED, OSTORE_ENOMEM.
+ */
+ostore_status ostore_submit(ostore_client *c, ostore_item *items, size_t n, ostore_done_fn done,
+                            void *arg);
+
+/* ---------------------------------------------------------------------------------- */
+/* Whole-cluster calls                                                                 */
+/* ---------------------------------------------------------------------------------- */
+
+/**
+ * Callback of ostore_scan(): one stored order. Pointers are valid only during the call.
+ * Return 0 to continue, non-zero to stop the scan (ostore_scan then returns OSTORE_OK).
+ */
+typedef int (*ostore_scan_fn)(void *arg, const void *id, size_t id_len, const void *value,
+                              size_t value_len, uint64_t version);
+
+/**
+ * ostore_scan - visit every stored order, slot by slot (slot 0..4095, then by ID bytes
+ * within a slot), in pages. Not a snapshot: orders written during the scan may or may
+ * not be seen; an order present throughout is seen exactly once.
+ * Returns OSTORE_OK or the first transport/storage error.
+ */
+ostore_status ostore_scan(ostore_client *c, ostore_scan_fn fn, void *arg);
+
+/** One shard in ostore_stats(). */
+typedef struct ostore_shard_stats {
+	uint32_t shard;      /**< shard ID */
+	uint32_t slots;      /**< slots the cluster map gives it */
+	uint32_t node;       /**< node ID of the primary that answered */
+	ostore_status status;/**< OSTORE_OK, or why the shard could not be asked */
+	uint64_t orders;     /**< orders stored on the primary */
+	uint64_t lsn;        /**< primary's last LSN */
+	uint64_t bytes_used; /**< bytes of the LMDB data file in use */
+} ostore_shard_stats;
+
+/** Result of ostore_stats(). */
+typedef struct ostore_cluster_stats {
+	uint64_t epoch;       /**< epoch of the router's cluster map */
+	uint64_t total_orders;/**< sum over shards that answered */
+	size_t nshards;
+	ostore_shard_stats shards[]; /**< nshards entries, by shard ID */
+} ostore_cluster_stats;
+
+/**
+ * ostore_stats - ask a router for per-shard counts.
+ * @out: receives a malloc'ed result; free with ostore_stats_free().
+ * Returns OSTORE_OK (shards that did not answer carry their own status), or a transport
+ * error.
+ */
+ostore_status ostore_stats(ostore_client *c, ostore_cluster_stats **out);
+
+/** ostore_stats_free - free a result of ostore_stats(); NULL is ignored. */
+void ostore_stats_free(ostore_cluster_stats *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ORDERSTORE_H */

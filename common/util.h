@@ -1,0 +1,27 @@
+/*
+ * util.h - small shared helpers (internal): clocks, randomness, number parsing, and the
+ * nng error translation done at the module boundary.
+ * Thread safety: all functions are reentrant.
+ */
+#ifndef OS_UTIL_H
+#define OS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** os_now_ns - CLOCK_MONOTONIC in nanoseconds. */
+uint64_t os_now_ns(void);
+/** os_random_u64 - 64 random bits from getrandom(2) (never 0). */
+uint64_t os_random_u64(void);
+/**
+ * os_parse_u64 - parse a whole decimal string into [min, max].
+ * Returns 0, or -1 if @s is empty, has trailing characters, or is out of range.
+ */
+int os_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/** os_from_nng - translate an nng error code to an ostore_status (NNG_ETIMEDOUT ->
+ *  OSTORE_ETIMEDOUT, NNG_ECLOSED -> OSTORE_ECLOSED, NNG_ENOMEM -> OSTORE_ENOMEM,
+ *  NNG_EMSGSIZE -> OSTORE_ETOOBIG, NNG_EADDRINVAL/ECONNREFUSED... -> OSTORE_ECONNECT,
+ *  others -> OSTORE_EIO). 0 -> OSTORE_OK. */
+int os_from_nng(int nng_err);
+
+#endif /* OS_UTIL_H */

@@ -1,0 +1,198 @@
+/*
+ * wire.h - the orderstore wire codec (internal; prefix os_).
+ *
+ * Every message between client, router and node is one nng message holding one frame:
+ * a fixed 32-byte header followed by an op-specific body. All integers are
+ * little-endian. The full specification, with every field and limit, is
+ * docs/protocol.md; this header is its one implementation, used by every part.
+ *
+ *   header (32 bytes):
+ *     u16 magic (0x534F, bytes "OS")   u8 version (1)   u8 kind (os_kind; | 0x80 on replies)
+ *     u16 status (replies; 0 in requests)   u16 count (items in the body)
+ *     u32 timeout_ms (requests: the sender's deadline, 0 = none; replies: 0)
+ *     u64 epoch (the sender's cluster-map epoch; 0 = none)
+ *     u64 client_id (requests: the client's random ID; replies echo it)
+ *
+ * Decoding never trusts a length: every decoder checks each length against the bytes
+ * that remain and against the limits, and fails with OSTORE_EPROTO (or OSTORE_EBADID,
+ * OSTORE_ETOOBIG, OSTORE_EBADOP, OSTORE_EVERSION) without reading out of bounds.
+ * Decoded items point into the frame buffer (no copies): the buffer must outlive them.
+ *
+ * Thread safety: every function here is reentrant; none keeps state.
+ */
+#ifndef OS_WIRE_H
+#define OS_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <orderstore.h>
+
+#include "buf.h"
+
+#define OS_WIRE_MAGIC 0x534Fu
+#define OS_WIRE_VERSION 1u
+#define OS_HDR_SIZE 32u
+#define OS_REPLY_BIT 0x80u
+#define OS_DATA_ITEM_HDR 24u  /* request item header size */
+#define OS_DATA_REPLY_HDR 16u /* reply item header size */
+/** Default frame limit (NNG_OPT_RECVMAXSZ): one largest value plus room for a batch. */
+#define OS_FRAME_MAX_DEFAULT ((size_t)OSTORE_MAX_VALUE_LIMIT + (1u << 20))
+
+/** Frame kinds (header byte 3). */
+typedef enum os_kind {
+	OS_KIND_DATA = 1,  /* items: GET/PUT/DEL/CAS */
+	OS_KIND_SCAN = 2,  /* one page of orders in a slot range */
+	OS_KIND_STATS = 3, /* per-shard counters */
+	OS_KIND_MAP_GET = 4,
+	OS_KIND_MAP_SET = 5,
+	OS_KIND_PING = 6,
+} os_kind;
+
+typedef struct os_hdr {
+	uint8_t kind; /* os_kind, with OS_REPLY_BIT on replies */
+	uint16_t status;
+	uint16_t count;
+	uint32_t timeout_ms;
+	uint64_t epoch;
+	uint64_t client_id;
+} os_hdr;
+
+/**
+ * One DATA request item (24-byte header, then id, then value):
+ *   u8 op (ostore_op)  u8 flags (0)  u16 id_len  u32 value_len
+ *   u64 seq (request sequence, unique per client_id for writes; 0 for GET)
+ *   u64 expected (CAS: expected version; otherwise 0)
+ */
+typedef struct os_item {
+	uint8_t op;
+	uint64_t seq;
+	uint64_t expected;
+	const uint8_t *id;
+	uint32_t id_len;
+	const uint8_t *value;
+	uint32_t value_len;
+} os_item;
+
+/**
+ * One DATA reply item (16-byte header, then value), in the order of the request items:
+ *   u16 status  u16 reserved (0)  u32 value_len  u64 version
+ */
+typedef struct os_result {
+	uint16_t status;
+	uint64_t version;
+	const uint8_t *value; /* GET replies; NULL otherwise */
+	uint32_t value_len;
+} os_result;
+
+/* ---- header ---- */
+
+/** os_hdr_put - append a header to @b. Returns OSTORE_OK or OSTORE_ENOMEM. */
+int os_hdr_put(os_buf *b, const os_hdr *h);
+
+/**
+ * os_hdr_get - decode the header at the start of @p (@len bytes). On success *rest and
+ * *rest_len are the body. Returns OSTORE_OK, OSTORE_EPROTO (short, bad magic),
+ * OSTORE_EVERSION (other protocol version).
+ */
+int os_hdr_get(const uint8_t *p, size_t len, os_hdr *h, const uint8_t **rest, size_t *rest_len);
+
+/* ---- DATA ---- */
+
+/** os_item_put - append one request item. Returns OSTORE_OK or OSTORE_ENOMEM. */
+int os_item_put(os_buf *b, const os_item *it);
+
+/**
+ * os_items_get - decode @count request items from a DATA body.
+ * @items: caller's array of at least @count entries; filled with pointers into @p.
+ * @max_value: largest value accepted, bytes.
+ * Returns OSTORE_OK, OSTORE_EPROTO (truncated / trailing bytes / count 0),
+ * OSTORE_EBADOP (op not GET/PUT/DEL/CAS, or a value on GET/DEL), OSTORE_EBADID (id_len 0
+ * or > 256), OSTORE_ETOOBIG (value over @max_value).
+ * On error *bad_index (if not NULL) is the index of the offending item.
+ */
+int os_items_get(const uint8_t *p, size_t len, uint16_t count, uint32_t max_value,
+                 os_item *items, size_t *bad_index);
+
+/** os_result_put - append one reply item. Returns OSTORE_OK or OSTORE_ENOMEM. */
+int os_result_put(os_buf *b, uint16_t status, uint64_t version, const void *value,
+                  uint32_t value_len);
+
+/**
+ * os_results_get - decode @count reply items. Returns OSTORE_OK or OSTORE_EPROTO.
+ * Reply values are limited only by the frame size (the sender checked them).
+ */
+int os_results_get(const uint8_t *p, size_t len, uint16_t count, os_result *res);
+
+/* ---- SCAN ----
+ * request body:  u16 slot_begin  u16 slot_end (exclusive, <= 4096)  u32 limit (items,
+ *                1..4096)  u16 after_len (0..256)  u16 reserved  after[after_len]
+ *   Orders with key (slot, id) > (slot_begin, after) and slot < slot_end, in key order.
+ *   after_len 0 means "from the start of slot_begin".
+ * reply body:    u16 next_slot  u16 next_after_len  next_after[...]  then count items:
+ *                u16 status  u16 id_len  u32 value_len  u64 version  id  value
+ *   next_slot == slot_end (and next_after_len 0) when the range is exhausted.
+ */
+typedef struct os_scan_req {
+	uint16_t slot_begin;
+	uint16_t slot_end;
+	uint32_t limit;
+	const uint8_t *after;
+	uint16_t after_len;
+} os_scan_req;
+
+int os_scan_req_put(os_buf *b, const os_scan_req *r);
+/** Returns OSTORE_OK, OSTORE_EPROTO (truncated, range empty or past 4096, limit 0 or
+ *  > 4096), OSTORE_EBADID (after_len > 256). */
+int os_scan_req_get(const uint8_t *p, size_t len, os_scan_req *r);
+
+typedef struct os_scan_entry {
+	const uint8_t *id;
+	uint16_t id_len;
+	const uint8_t *value;
+	uint32_t value_len;
+	uint64_t version;
+} os_scan_entry;
+
+/** Append the cursor part of a SCAN reply (must come before the entries). */
+int os_scan_next_put(os_buf *b, uint16_t next_slot, const void *next_after, uint16_t next_after_len);
+int os_scan_entry_put(os_buf *b, const os_scan_entry *e);
+/**
+ * os_scan_reply_get - decode a SCAN reply body with @count entries into @entries (array
+ * of @count). Returns OSTORE_OK or OSTORE_EPROTO.
+ */
+int os_scan_reply_get(const uint8_t *p, size_t len, uint16_t count, uint16_t *next_slot,
+                      const uint8_t **next_after, uint16_t *next_after_len,
+                      os_scan_entry *entries);
+
+/* ---- STATS ----
+ * request body: empty. reply body: count entries of 48 bytes:
+ *   u32 shard  u32 slots  u32 node  u32 status  u64 orders  u64 lsn  u64 bytes_used
+ *   u64 map_size
+ * A node answers with one entry (itself); a router with one entry per shard.
+ */
+typedef struct os_stats_entry {
+	uint32_t shard, slots, node, status;
+	uint64_t orders, lsn, bytes_used, map_size;
+} os_stats_entry;
+
+#define OS_STATS_ENTRY_SIZE 48u
+int os_stats_entry_put(os_buf *b, const os_stats_entry *e);
+int os_stats_entries_get(const uint8_t *p, size_t len, uint16_t count, os_stats_entry *e);
+
+/* ---- MAP_GET / MAP_SET ----
+ * MAP_GET request body: empty; reply body: the map blob (map.h, os_map_encode).
+ * MAP_SET request body: the map blob; reply: status only (OSTORE_ESTALE when older).
+ * PING: empty bodies both ways.
+ */
+
+/**
+ * os_reply_status - build a reply frame that carries only a status (no body), e.g. to
+ * answer a frame that could not be decoded. @kind is the request's kind (0 if unknown).
+ * Returns OSTORE_OK or OSTORE_ENOMEM.
+ */
+int os_reply_status(os_buf *b, uint8_t kind, uint16_t status, uint64_t epoch,
+                    uint64_t client_id);
+
+#endif /* OS_WIRE_H */
