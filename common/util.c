@@ -1,0 +1,85 @@
+/*
+ * util.c - clocks, randomness, strict number parsing and the nng -> ostore_status
+ * translation (nng codes never leave the module that called nng).
+ */
+#include <errno.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <orderstore.h>
+
+#include "util.h"
+
+uint64_t os_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t os_random_u64(void)
+{
+	uint64_t v = 0;
+	for (;;) {
+		uint8_t *p = (uint8_t *)&v;
+		size_t got = 0;
+		while (got < sizeof v) {
+			ssize_t n = getrandom(p + got, sizeof v - got, 0);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				/* getrandom cannot fail on Linux >= 3.17 with a valid buffer;
+				 * fall back to the clock rather than return a constant. */
+				v ^= os_now_ns() * 0x9E3779B97F4A7C15ull;
+				break;
+			}
+			got += (size_t)n;
+		}
+		if (v != 0)
+			return v;
+	}
+}
+
+int os_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (s == NULL || *s == '\0')
+		return -1;
+	uint64_t v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int os_from_nng(int nng_err)
+{
+	switch (nng_err) {
+	case 0:
+		return OSTORE_OK;
+	case NNG_ETIMEDOUT:
+		return OSTORE_ETIMEDOUT;
+	case NNG_ECLOSED:
+		return OSTORE_ECLOSED;
+	case NNG_ENOMEM:
+		return OSTORE_ENOMEM;
+	case NNG_EMSGSIZE:
+		return OSTORE_ETOOBIG;
+	case NNG_EADDRINVAL:
+	case NNG_ECONNREFUSED:
+	case NNG_EUNREACHABLE:
+	case NNG_ENOTSUP: /* unknown transport scheme */
+	case NNG_EADDRINUSE:
+		return OSTORE_ECONNECT;
+	default:
+		return OSTORE_EIO;
+	}
+}

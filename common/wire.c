@@ -1,0 +1,339 @@
+/*
+ * wire.c - encoder and decoder of every orderstore frame (docs/protocol.md).
+ *
+ * Encoders append to an os_buf and report OSTORE_ENOMEM through its sticky oom flag.
+ * Decoders walk an os_rd over the received bytes: a length field is compared with the
+ * limits first (so an oversized ID or value gets its precise status) and with the bytes
+ * left second (OSTORE_EPROTO), and a body must be consumed exactly (trailing bytes are
+ * OSTORE_EPROTO). Nothing is copied: decoded items point into the caller's frame.
+ *
+ *   frame = header(32) body
+ *   DATA  request body = count x { item header(24) id value }
+ *   DATA  reply body   = count x { result header(16) value }
+ */
+#include <string.h>
+
+#include "wire.h"
+
+static int buf_status(const os_buf *b)
+{
+	return b->oom ? OSTORE_ENOMEM : OSTORE_OK;
+}
+
+/* ---- header ---- */
+
+int os_hdr_put(os_buf *b, const os_hdr *h)
+{
+	uint8_t t[OS_HDR_SIZE];
+	os_st16(t, OS_WIRE_MAGIC);
+	t[2] = OS_WIRE_VERSION;
+	t[3] = h->kind;
+	os_st16(t + 4, h->status);
+	os_st16(t + 6, h->count);
+	os_st32(t + 8, h->timeout_ms);
+	os_st64(t + 12, h->epoch);
+	os_st64(t + 20, h->client_id);
+	memset(t + 28, 0, 4); /* reserved */
+	os_buf_put(b, t, sizeof t);
+	return buf_status(b);
+}
+
+int os_hdr_get(const uint8_t *p, size_t len, os_hdr *h, const uint8_t **rest, size_t *rest_len)
+{
+	if (p == NULL || len < OS_HDR_SIZE)
+		return OSTORE_EPROTO;
+	if (os_ld16(p) != OS_WIRE_MAGIC)
+		return OSTORE_EPROTO;
+	if (p[2] != OS_WIRE_VERSION)
+		return OSTORE_EVERSION;
+	h->kind = p[3];
+	h->status = os_ld16(p + 4);
+	h->count = os_ld16(p + 6);
+	h->timeout_ms = os_ld32(p + 8);
+	h->epoch = os_ld64(p + 12);
+	h->client_id = os_ld64(p + 20);
+	if (rest)
+		*rest = p + OS_HDR_SIZE;
+	if (rest_len)
+		*rest_len = len - OS_HDR_SIZE;
+	return OSTORE_OK;
+}
+
+int os_reply_status(os_buf *b, uint8_t kind, uint16_t status, uint64_t epoch,
+                    uint64_t client_id)
+{
+	os_hdr h = {
+		.kind = (uint8_t)(kind | OS_REPLY_BIT),
+		.status = status,
+		.count = 0,
+		.timeout_ms = 0,
+		.epoch = epoch,
+		.client_id = client_id,
+	};
+	return os_hdr_put(b, &h);
+}
+
+/* ---- DATA ---- */
+
+int os_item_put(os_buf *b, const os_item *it)
+{
+	uint8_t t[OS_DATA_ITEM_HDR];
+	t[0] = it->op;
+	t[1] = 0; /* flags */
+	os_st16(t + 2, (uint16_t)it->id_len);
+	os_st32(t + 4, it->value_len);
+	os_st64(t + 8, it->seq);
+	os_st64(t + 16, it->expected);
+	os_buf_put(b, t, sizeof t);
+	os_buf_put(b, it->id, it->id_len);
+	os_buf_put(b, it->value, it->value_len);
+	return buf_status(b);
+}
+
+static bool op_valid(uint8_t op)
+{
+	return op == OSTORE_OP_GET || op == OSTORE_OP_PUT || op == OSTORE_OP_DEL ||
+	       op == OSTORE_OP_CAS;
+}
+
+static int item_get(os_rd *r, uint32_t max_value, os_item *it)
+{
+	const uint8_t *h = os_rd_take(r, OS_DATA_ITEM_HDR);
+	if (h == NULL)
+		return OSTORE_EPROTO;
+	it->op = h[0];
+	/* h[1] (flags) is reserved: senders write 0, receivers ignore it. */
+	it->id_len = os_ld16(h + 2);
+	it->value_len = os_ld32(h + 4);
+	it->seq = os_ld64(h + 8);
+	it->expected = os_ld64(h + 16);
+	if (!op_valid(it->op))
+		return OSTORE_EBADOP;
+	if ((it->op == OSTORE_OP_GET || it->op == OSTORE_OP_DEL) && it->value_len != 0)
+		return OSTORE_EBADOP;
+	if (it->id_len == 0 || it->id_len > OSTORE_MAX_ID_LEN)
+		return OSTORE_EBADID;
+	if (it->value_len > max_value)
+		return OSTORE_ETOOBIG;
+	it->id = os_rd_take(r, it->id_len);
+	if (it->id == NULL)
+		return OSTORE_EPROTO;
+	if (it->value_len) {
+		it->value = os_rd_take(r, it->value_len);
+		if (it->value == NULL)
+			return OSTORE_EPROTO;
+	} else {
+		it->value = NULL;
+	}
+	return OSTORE_OK;
+}
+
+int os_items_get(const uint8_t *p, size_t len, uint16_t count, uint32_t max_value,
+                 os_item *items, size_t *bad_index)
+{
+	if (bad_index)
+		*bad_index = 0;
+	if (count == 0)
+		return OSTORE_EPROTO;
+	/* Cheap early refusal: each item takes at least its header. */
+	if (len / OS_DATA_ITEM_HDR < count)
+		return OSTORE_EPROTO;
+	os_rd r;
+	os_rd_init(&r, p, len);
+	for (uint16_t i = 0; i < count; i++) {
+		int st = item_get(&r, max_value, &items[i]);
+		if (st != OSTORE_OK) {
+			if (bad_index)
+				*bad_index = i;
+			return st;
+		}
+	}
+	if (r.left != 0) {
+		if (bad_index)
+			*bad_index = count;
+		return OSTORE_EPROTO;
+	}
+	return OSTORE_OK;
+}
+
+int os_result_put(os_buf *b, uint16_t status, uint64_t version, const void *value,
+                  uint32_t value_len)
+{
+	uint8_t t[OS_DATA_REPLY_HDR];
+	os_st16(t, status);
+	os_st16(t + 2, 0);
+	os_st32(t + 4, value_len);
+	os_st64(t + 8, version);
+	os_buf_put(b, t, sizeof t);
+	os_buf_put(b, value, value_len);
+	return buf_status(b);
+}
+
+int os_results_get(const uint8_t *p, size_t len, uint16_t count, os_result *res)
+{
+	if (len / OS_DATA_REPLY_HDR < count)
+		return OSTORE_EPROTO;
+	os_rd r;
+	os_rd_init(&r, p, len);
+	for (uint16_t i = 0; i < count; i++) {
+		const uint8_t *h = os_rd_take(&r, OS_DATA_REPLY_HDR);
+		if (h == NULL)
+			return OSTORE_EPROTO;
+		res[i].status = os_ld16(h);
+		res[i].value_len = os_ld32(h + 4);
+		res[i].version = os_ld64(h + 8);
+		res[i].value = NULL;
+		if (res[i].value_len) {
+			res[i].value = os_rd_take(&r, res[i].value_len);
+			if (res[i].value == NULL)
+				return OSTORE_EPROTO;
+		}
+	}
+	return r.left == 0 ? OSTORE_OK : OSTORE_EPROTO;
+}
+
+/* ---- SCAN ---- */
+
+#define SCAN_REQ_HDR 12u
+#define SCAN_ENTRY_HDR 16u
+#define SCAN_LIMIT_MAX 4096u
+
+int os_scan_req_put(os_buf *b, const os_scan_req *r)
+{
+	os_buf_put_u16(b, r->slot_begin);
+	os_buf_put_u16(b, r->slot_end);
+	os_buf_put_u32(b, r->limit);
+	os_buf_put_u16(b, r->after_len);
+	os_buf_put_u16(b, 0);
+	os_buf_put(b, r->after, r->after_len);
+	return buf_status(b);
+}
+
+int os_scan_req_get(const uint8_t *p, size_t len, os_scan_req *r)
+{
+	os_rd rd;
+	os_rd_init(&rd, p, len);
+	const uint8_t *h = os_rd_take(&rd, SCAN_REQ_HDR);
+	if (h == NULL)
+		return OSTORE_EPROTO;
+	r->slot_begin = os_ld16(h);
+	r->slot_end = os_ld16(h + 2);
+	r->limit = os_ld32(h + 4);
+	r->after_len = os_ld16(h + 8);
+	if (r->slot_end > OSTORE_SLOTS || r->slot_begin >= r->slot_end)
+		return OSTORE_EPROTO;
+	if (r->limit == 0 || r->limit > SCAN_LIMIT_MAX)
+		return OSTORE_EPROTO;
+	if (r->after_len > OSTORE_MAX_ID_LEN)
+		return OSTORE_EBADID;
+	r->after = NULL;
+	if (r->after_len) {
+		r->after = os_rd_take(&rd, r->after_len);
+		if (r->after == NULL)
+			return OSTORE_EPROTO;
+	}
+	return rd.left == 0 ? OSTORE_OK : OSTORE_EPROTO;
+}
+
+int os_scan_next_put(os_buf *b, uint16_t next_slot, const void *next_after, uint16_t next_after_len)
+{
+	os_buf_put_u16(b, next_slot);
+	os_buf_put_u16(b, next_after_len);
+	os_buf_put(b, next_after, next_after_len);
+	return buf_status(b);
+}
+
+int os_scan_entry_put(os_buf *b, const os_scan_entry *e)
+{
+	uint8_t t[SCAN_ENTRY_HDR];
+	os_st16(t, 0); /* status: always OSTORE_OK for a stored order */
+	os_st16(t + 2, e->id_len);
+	os_st32(t + 4, e->value_len);
+	os_st64(t + 8, e->version);
+	os_buf_put(b, t, sizeof t);
+	os_buf_put(b, e->id, e->id_len);
+	os_buf_put(b, e->value, e->value_len);
+	return buf_status(b);
+}
+
+int os_scan_reply_get(const uint8_t *p, size_t len, uint16_t count, uint16_t *next_slot,
+                      const uint8_t **next_after, uint16_t *next_after_len,
+                      os_scan_entry *entries)
+{
+	os_rd r;
+	os_rd_init(&r, p, len);
+	uint16_t ns = 0, nal = 0;
+	if (!os_rd_u16(&r, &ns) || !os_rd_u16(&r, &nal))
+		return OSTORE_EPROTO;
+	if (ns > OSTORE_SLOTS || nal > OSTORE_MAX_ID_LEN)
+		return OSTORE_EPROTO;
+	const uint8_t *na = NULL;
+	if (nal) {
+		na = os_rd_take(&r, nal);
+		if (na == NULL)
+			return OSTORE_EPROTO;
+	}
+	if (r.left / (SCAN_ENTRY_HDR + 1) < count)
+		return OSTORE_EPROTO;
+	for (uint16_t i = 0; i < count; i++) {
+		const uint8_t *h = os_rd_take(&r, SCAN_ENTRY_HDR);
+		if (h == NULL)
+			return OSTORE_EPROTO;
+		os_scan_entry *e = &entries[i];
+		e->id_len = os_ld16(h + 2);
+		e->value_len = os_ld32(h + 4);
+		e->version = os_ld64(h + 8);
+		if (e->id_len == 0 || e->id_len > OSTORE_MAX_ID_LEN)
+			return OSTORE_EPROTO;
+		e->id = os_rd_take(&r, e->id_len);
+		if (e->id == NULL)
+			return OSTORE_EPROTO;
+		e->value = NULL;
+		if (e->value_len) {
+			e->value = os_rd_take(&r, e->value_len);
+			if (e->value == NULL)
+				return OSTORE_EPROTO;
+		}
+	}
+	if (r.left != 0)
+		return OSTORE_EPROTO;
+	*next_slot = ns;
+	*next_after = na;
+	*next_after_len = nal;
+	return OSTORE_OK;
+}
+
+/* ---- STATS ---- */
+
+int os_stats_entry_put(os_buf *b, const os_stats_entry *e)
+{
+	uint8_t t[OS_STATS_ENTRY_SIZE];
+	os_st32(t, e->shard);
+	os_st32(t + 4, e->slots);
+	os_st32(t + 8, e->node);
+	os_st32(t + 12, e->status);
+	os_st64(t + 16, e->orders);
+	os_st64(t + 24, e->lsn);
+	os_st64(t + 32, e->bytes_used);
+	os_st64(t + 40, e->map_size);
+	os_buf_put(b, t, sizeof t);
+	return buf_status(b);
+}
+
+int os_stats_entries_get(const uint8_t *p, size_t len, uint16_t count, os_stats_entry *e)
+{
+	if (len != (size_t)count * OS_STATS_ENTRY_SIZE)
+		return OSTORE_EPROTO;
+	for (uint16_t i = 0; i < count; i++) {
+		const uint8_t *t = p + (size_t)i * OS_STATS_ENTRY_SIZE;
+		e[i].shard = os_ld32(t);
+		e[i].slots = os_ld32(t + 4);
+		e[i].node = os_ld32(t + 8);
+		e[i].status = os_ld32(t + 12);
+		e[i].orders = os_ld64(t + 16);
+		e[i].lsn = os_ld64(t + 24);
+		e[i].bytes_used = os_ld64(t + 32);
+		e[i].map_size = os_ld64(t + 40);
+	}
+	return OSTORE_OK;
+}
