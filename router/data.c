@@ -1,0 +1,328 @@
+/*
+ * data.c - DATA requests: split by shard, forward in parallel, merge in item order.
+ *
+ *   client items ──▶ slot ─▶ shard ─▶ primary node ──▶ one sub-frame per node ──▶ calls
+ *                                                                                  │
+ *   reply (client's item order) ◀── last call to finish (atomic counter) ◀─────────┘
+ *        ▲                                   │ some items EMOVED (round < 3)
+ *        └── after 3 rounds: EMOVED stays    └─▶ MAP_GET from that node ─▶ re-route them
+ *
+ * Design: a request is one heap object (dreq) that lives from decode to reply. A round
+ * routes the items still to do with one map reference: items are grouped per primary
+ * node (order[] holds item indices grouped, each group a [start, start+cnt) run), one
+ * sub-frame per group keeps each item's seq and the client's ID and timeout (so node
+ * deduplication works across retries) and carries the router's epoch. Each call's
+ * completion writes only its own items' results, then decrements the round's counter;
+ * the one that brings it to zero ends the round (the counter starts at groups + 1 and
+ * the routing code drops its own unit last, so a call that completes early cannot end the
+ * round under our feet). Results point into the nodes' reply messages, which are kept
+ * until the client's reply has been built.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "log.h"
+#include "server.h"
+#include "slot.h"
+
+#define DATA_MAX_ROUNDS 3
+
+typedef struct dreq dreq;
+
+typedef struct dgroup {
+	dreq *d;
+	uint16_t node;
+	uint16_t start, cnt;
+	nng_msg *reply;
+} dgroup;
+
+struct dreq {
+	rt_req *r;
+	uint16_t n;
+	os_item *items;
+	os_result *res;
+	uint16_t *todo;  /* indices still to route */
+	uint16_t ntodo;
+	uint16_t *order; /* this round's indices grouped by node */
+	uint16_t *gof;   /* group of todo[k], this round */
+	dgroup *groups;
+	unsigned ngroups;
+	os_map *map;     /* map of this round */
+	int round;
+	atomic_uint pending;
+	atomic_int moved_node; /* a node that answered EMOVED, -1 none */
+	atomic_int newer_node; /* a node whose reply epoch beats our map, -1 none */
+	nng_msg **keep;
+	size_t nkeep, capkeep;
+};
+
+static void route(dreq *d);
+
+static void dreq_free(dreq *d)
+{
+	for (size_t i = 0; i < d->nkeep; i++)
+		nng_msg_free(d->keep[i]);
+	free(d->keep);
+	os_map_unref(d->map);
+	free(d->items);
+	free(d->res);
+	free(d->todo);
+	free(d->order);
+	free(d->gof);
+	free(d->groups);
+	free(d);
+}
+
+/* Build the client's reply, free the request object, send. */
+static void finish(dreq *d)
+{
+	rt_req *r = d->r;
+	os_buf b;
+	os_buf_init(&b);
+	os_hdr h = rt_reply_hdr(r, OSTORE_OK, d->n);
+	nng_msg *reply = NULL;
+	if (os_hdr_put(&b, &h) == OSTORE_OK) {
+		for (uint16_t i = 0; i < d->n; i++) {
+			const os_result *x = &d->res[i];
+			if (os_result_put(&b, x->status, x->version, x->value, x->value_len) != OSTORE_OK)
+				break;
+		}
+		reply = rt_msg_from_buf(&b);
+	}
+	os_buf_fini(&b);
+	dreq_free(d);
+	rt_req_reply(r, reply);
+}
+
+static void set_group_status(dreq *d, const dgroup *g, uint16_t st)
+{
+	for (uint16_t k = 0; k < g->cnt; k++)
+		d->res[d->order[g->start + k]] = (os_result){.status = st};
+}
+
+/* Take a node's reply for group @g apart. Returns OSTORE_OK (results copied in, reply
+ * kept in g->reply) or the status every item of the group gets (reply not kept). */
+static int merge(dreq *d, dgroup *g, nng_msg *reply)
+{
+	os_hdr h;
+	const uint8_t *body;
+	size_t blen;
+	int st = os_hdr_get(nng_msg_body(reply), nng_msg_len(reply), &h, &body, &blen);
+	if (st != OSTORE_OK)
+		return OSTORE_EPROTO;
+	if (h.kind != (OS_KIND_DATA | OS_REPLY_BIT))
+		return OSTORE_EPROTO;
+	if (h.epoch > d->map->epoch)
+		atomic_store(&d->newer_node, g->node);
+	if (h.status != OSTORE_OK)
+		return h.status;
+	if (h.count != g->cnt)
+		return OSTORE_EPROTO;
+	os_result *tmp = malloc(sizeof(*tmp) * g->cnt);
+	if (tmp == NULL)
+		return OSTORE_ENOMEM;
+	if ((st = os_results_get(body, blen, g->cnt, tmp)) == OSTORE_OK) {
+		for (uint16_t k = 0; k < g->cnt; k++) {
+			d->res[d->order[g->start + k]] = tmp[k];
+			if (tmp[k].status == OSTORE_EMOVED)
+				atomic_store(&d->moved_node, g->node);
+		}
+		g->reply = reply;
+	}
+	free(tmp);
+	return st;
+}
+
+static void keep_reply(dreq *d, dgroup *g)
+{
+	if (d->nkeep == d->capkeep) {
+		size_t cap = d->capkeep ? d->capkeep * 2 : 8;
+		nng_msg **k = realloc(d->keep, cap * sizeof(*k));
+		if (k == NULL) {
+			set_group_status(d, g, OSTORE_ENOMEM);
+			nng_msg_free(g->reply);
+			g->reply = NULL;
+			return;
+		}
+		d->keep = k;
+		d->capkeep = cap;
+	}
+	d->keep[d->nkeep++] = g->reply;
+	g->reply = NULL;
+}
+
+static void refresh_done(void *arg, int st)
+{
+	(void)st; /* re-route with whatever map is current now */
+	route(arg);
+}
+
+/* Every call of the round has completed: retry moved items or reply. */
+static void round_end(dreq *d)
+{
+	for (unsigned i = 0; i < d->ngroups; i++)
+		if (d->groups[i].reply != NULL)
+			keep_reply(d, &d->groups[i]);
+	uint16_t nt = 0;
+	for (uint16_t k = 0; k < d->ntodo; k++)
+		if (d->res[d->todo[k]].status == OSTORE_EMOVED)
+			d->todo[nt++] = d->todo[k];
+	int moved = atomic_load(&d->moved_node);
+	int newer = atomic_load(&d->newer_node);
+	rt_maps *maps = d->r->env->maps;
+	if (nt > 0 && moved >= 0 && d->round < DATA_MAX_ROUNDS) {
+		d->ntodo = nt;
+		d->round++;
+		OS_DEBUG("msg=\"items moved, refreshing map\" node=%d items=%u round=%d", moved, nt,
+		         d->round);
+		if (rt_maps_fetch(maps, (uint16_t)moved, refresh_done, d) == OSTORE_OK)
+			return;
+	} else if (newer >= 0) {
+		rt_maps_fetch(maps, (uint16_t)newer, NULL, NULL); /* background */
+	}
+	finish(d);
+}
+
+static void group_done(void *arg, int st, nng_msg *reply)
+{
+	dgroup *g = arg;
+	dreq *d = g->d;
+	if (st == OSTORE_OK) {
+		st = merge(d, g, reply);
+		if (st != OSTORE_OK)
+			nng_msg_free(reply);
+	}
+	if (st != OSTORE_OK) {
+		if (st == OSTORE_EMOVED)
+			atomic_store(&d->moved_node, g->node);
+		set_group_status(d, g, (uint16_t)st);
+	}
+	if (atomic_fetch_sub(&d->pending, 1) == 1)
+		round_end(d);
+}
+
+static nng_msg *group_frame(const dreq *d, const dgroup *g)
+{
+	os_buf b;
+	os_buf_init(&b);
+	os_hdr h = {
+		.kind = OS_KIND_DATA,
+		.count = g->cnt,
+		.timeout_ms = d->r->hdr.timeout_ms,
+		.epoch = d->map->epoch,
+		.client_id = d->r->hdr.client_id,
+	};
+	nng_msg *m = NULL;
+	if (os_hdr_put(&b, &h) == OSTORE_OK) {
+		for (uint16_t k = 0; k < g->cnt; k++)
+			if (os_item_put(&b, &d->items[d->order[g->start + k]]) != OSTORE_OK)
+				break;
+		m = rt_msg_from_buf(&b);
+	}
+	os_buf_fini(&b);
+	return m;
+}
+
+/* Route d->todo with the current map and start one call per node. */
+static void route(dreq *d)
+{
+	os_map_unref(d->map);
+	d->map = rt_maps_get(d->r->env->maps);
+	if (d->map == NULL) {
+		for (uint16_t k = 0; k < d->ntodo; k++)
+			d->res[d->todo[k]] = (os_result){.status = OSTORE_ENOMAP};
+		finish(d);
+		return;
+	}
+	uint16_t gidx[OS_MAP_MAX_IDS];
+	memset(gidx, 0xFF, sizeof(gidx));
+	d->ngroups = 0;
+	for (uint16_t k = 0; k < d->ntodo; k++) {
+		const os_item *it = &d->items[d->todo[k]];
+		uint16_t slot = os_slot_of(it->id, it->id_len);
+		const os_map_shard *sh = os_map_shard_by_id(d->map, d->map->slot_shard[slot]);
+		d->gof[k] = UINT16_MAX;
+		if (sh == NULL || sh->primary == OS_NODE_NONE || sh->primary >= OS_MAP_MAX_IDS) {
+			d->res[d->todo[k]] = (os_result){.status = OSTORE_EUNAVAIL};
+			continue;
+		}
+		if (gidx[sh->primary] == UINT16_MAX) {
+			gidx[sh->primary] = (uint16_t)d->ngroups;
+			d->groups[d->ngroups++] = (dgroup){.d = d, .node = sh->primary};
+		}
+		d->gof[k] = gidx[sh->primary];
+		d->groups[d->gof[k]].cnt++;
+	}
+	uint16_t at = 0;
+	for (unsigned i = 0; i < d->ngroups; i++) {
+		d->groups[i].start = at;
+		at = (uint16_t)(at + d->groups[i].cnt);
+		d->groups[i].cnt = 0;
+	}
+	for (uint16_t k = 0; k < d->ntodo; k++) {
+		if (d->gof[k] == UINT16_MAX)
+			continue;
+		dgroup *g = &d->groups[d->gof[k]];
+		d->order[g->start + g->cnt++] = d->todo[k];
+	}
+	atomic_store(&d->moved_node, -1);
+	atomic_store(&d->newer_node, -1);
+	unsigned ngroups = d->ngroups;
+	atomic_store(&d->pending, ngroups + 1);
+	for (unsigned i = 0; i < ngroups; i++) {
+		dgroup *g = &d->groups[i];
+		nng_msg *m = group_frame(d, g);
+		int st = m == NULL ? OSTORE_ENOMEM : rt_call_start(d->r->env->nodes, g->node, m,
+		                                                    group_done, g);
+		if (st != OSTORE_OK) {
+			if (m != NULL)
+				nng_msg_free(m);
+			group_done(g, st, NULL);
+		}
+	}
+	if (atomic_fetch_sub(&d->pending, 1) == 1)
+		round_end(d);
+}
+
+void rt_data_handle(rt_req *r)
+{
+	uint16_t n = r->hdr.count;
+	if (n == 0) {
+		rt_req_reply_status(r, OSTORE_EPROTO);
+		return;
+	}
+	dreq *d = calloc(1, sizeof(*d));
+	if (d != NULL) {
+		d->r = r;
+		d->n = n;
+		d->items = calloc(n, sizeof(*d->items));
+		d->res = calloc(n, sizeof(*d->res));
+		d->todo = calloc(n, sizeof(*d->todo));
+		d->order = calloc(n, sizeof(*d->order));
+		d->gof = calloc(n, sizeof(*d->gof));
+		d->groups = calloc(n, sizeof(*d->groups));
+	}
+	if (d == NULL || !d->items || !d->res || !d->todo || !d->order || !d->gof || !d->groups) {
+		if (d != NULL)
+			dreq_free(d);
+		rt_req_reply_status(r, OSTORE_ENOMEM);
+		return;
+	}
+	size_t bad = 0;
+	int st = os_items_get(r->body, r->body_len, n, r->env->max_value, d->items, &bad);
+	if (st != OSTORE_OK) {
+		OS_DEBUG("msg=\"bad DATA frame\" err=%s item=%zu", ostore_status_name(st), bad);
+		dreq_free(d);
+		rt_req_reply_status(r, (uint16_t)st);
+		return;
+	}
+	for (uint16_t i = 0; i < n; i++)
+		d->todo[i] = i;
+	d->ntodo = n;
+	atomic_init(&d->pending, 0);
+	atomic_init(&d->moved_node, -1);
+	atomic_init(&d->newer_node, -1);
+	route(d);
+}

@@ -1,0 +1,465 @@
+/*
+ * nodes.c - node connections and the pool of forwarded calls.
+ *
+ *   rt_call_start ──▶ node READY?  ──yes──▶ ctx send ──▶ ctx recv ──▶ done(OK, reply)
+ *                     │                        │timeout/error   │timeout/error
+ *                     no (NEW: socket not      └───────────────▶┴──▶ done(EUNAVAIL)
+ *                     open yet) ──▶ pending queue ──▶ connection thread opens the
+ *                                                    socket, then launches the queue
+ *
+ * Design:
+ *  - One REQ socket per node; RECVMAXSZ set, REQ resend disabled (the call has its own
+ *    timeout and writes carry request IDs), dialled with NNG_FLAG_NONBLOCK so a node that
+ *    is down never blocks us: nng keeps reconnecting in the background and the calls time
+ *    out meanwhile.
+ *  - Sockets are opened and closed only by the connection thread (nng callbacks must not
+ *    open or close sockets, library-facts). rt_nodes_sync() runs anywhere (it is called
+ *    when a map is installed, often from a callback) and only queues work for it.
+ *  - A call is an nng_ctx + nng_aio + the caller's completion. Calls live in a per-node
+ *    free list, created on demand up to max_calls per node (then OSTORE_EOVERLOAD). A
+ *    call is returned to the pool before its completion runs, so the completion can start
+ *    the next call on the same node without growing the pool.
+ *  - A node whose address changes gets a new record; the old one is retired: its socket
+ *    is closed (ending its calls with OSTORE_EUNAVAIL) and the record is kept until
+ *    rt_nodes_destroy(), so a callback never sees freed memory. Address changes are rare
+ *    (operator actions), so the kept records stay few.
+ *  - One mutex (ns->mtx) guards the table, the pools and the queues; it is held only for
+ *    list operations, never across an nng call that can wait.
+ */
+#include "nodes.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/protocol/reqrep0/req.h>
+
+#include "log.h"
+#include "util.h"
+
+enum { NODE_NEW, NODE_READY, NODE_FAILED, NODE_RETIRED };
+enum { PH_IDLE, PH_SEND, PH_RECV };
+
+typedef struct rt_node rt_node;
+
+typedef struct rt_call {
+	rt_nodes *ns;
+	rt_node *node;
+	nng_ctx ctx;
+	bool has_ctx;
+	nng_aio *aio;
+	int phase;
+	uint64_t deadline_ns;
+	rt_call_fn done;
+	void *arg;
+	nng_msg *req;             /* while pending */
+	struct rt_call *next;     /* free list or pending queue */
+	struct rt_call *all_next; /* every call ever created */
+} rt_call;
+
+struct rt_node {
+	uint16_t id;
+	char *addr;
+	int state;
+	bool has_sock;
+	bool queued_close;
+	nng_socket sock;
+	rt_call *free_calls;
+	rt_call *pend_head, *pend_tail;
+	unsigned ncalls;
+	rt_node *all_next;
+	rt_node *work_next;
+};
+
+struct rt_nodes {
+	rt_nodes_opts o;
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	pthread_t thr;
+	bool thr_started;
+	bool stopping;
+	rt_node *by_id[OS_MAP_MAX_IDS];
+	rt_node *all;
+	rt_node *to_open, *to_close;
+	rt_call *all_calls;
+};
+
+static void call_cb(void *arg);
+
+/* Detach the pending queue of @n; caller holds ns->mtx. */
+static rt_call *take_pending_locked(rt_node *n)
+{
+	rt_call *p = n->pend_head;
+	n->pend_head = n->pend_tail = NULL;
+	return p;
+}
+
+/* Give a call back to its node's pool (or leave it idle on a dead node). */
+static void call_release(rt_call *c)
+{
+	rt_nodes *ns = c->ns;
+	pthread_mutex_lock(&ns->mtx);
+	c->phase = PH_IDLE;
+	c->done = NULL;
+	c->arg = NULL;
+	if (!ns->stopping && c->node->state == NODE_READY) {
+		c->next = c->node->free_calls;
+		c->node->free_calls = c;
+	}
+	pthread_mutex_unlock(&ns->mtx);
+}
+
+/* End a call: release it, then run the caller's completion. */
+static void call_finish(rt_call *c, int st, nng_msg *reply)
+{
+	rt_call_fn done = c->done;
+	void *arg = c->arg;
+	call_release(c);
+	done(arg, st, reply);
+}
+
+/* Fail calls that never got sent (their request is still attached). */
+static void fail_pending(rt_call *p)
+{
+	while (p != NULL) {
+		rt_call *next = p->next;
+		if (p->req != NULL) {
+			nng_msg_free(p->req);
+			p->req = NULL;
+		}
+		call_finish(p, OSTORE_EUNAVAIL, NULL);
+		p = next;
+	}
+}
+
+/* Send a call's request; the node is READY (its socket exists). Runs outside the lock. */
+static void call_launch(rt_call *c)
+{
+	rt_nodes *ns = c->ns;
+	if (!c->has_ctx) {
+		if (nng_ctx_open(&c->ctx, c->node->sock) != 0) {
+			nng_msg_free(c->req);
+			c->req = NULL;
+			call_finish(c, OSTORE_EUNAVAIL, NULL);
+			return;
+		}
+		c->has_ctx = true;
+	}
+	c->deadline_ns = os_now_ns() + (uint64_t)ns->o.timeout_ms * 1000000u;
+	c->phase = PH_SEND;
+	nng_aio_set_msg(c->aio, c->req);
+	c->req = NULL;
+	nng_aio_set_timeout(c->aio, (nng_duration)ns->o.timeout_ms);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+static void launch_all(rt_call *p)
+{
+	while (p != NULL) {
+		rt_call *next = p->next;
+		call_launch(p);
+		p = next;
+	}
+}
+
+static void call_cb(void *arg)
+{
+	rt_call *c = arg;
+	int rv = nng_aio_result(c->aio);
+
+	if (c->phase == PH_SEND) {
+		if (rv != 0) {
+			nng_msg *m = nng_aio_get_msg(c->aio);
+			nng_aio_set_msg(c->aio, NULL);
+			if (m != NULL)
+				nng_msg_free(m);
+			call_finish(c, rv == NNG_ENOMEM ? OSTORE_ENOMEM : OSTORE_EUNAVAIL, NULL);
+			return;
+		}
+		uint64_t now = os_now_ns();
+		nng_duration left = 1;
+		if (c->deadline_ns > now + 1000000u)
+			left = (nng_duration)((c->deadline_ns - now) / 1000000u);
+		c->phase = PH_RECV;
+		nng_aio_set_timeout(c->aio, left);
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	}
+	if (rv != 0) {
+		call_finish(c, rv == NNG_ENOMEM ? OSTORE_ENOMEM : OSTORE_EUNAVAIL, NULL);
+		return;
+	}
+	nng_msg *reply = nng_aio_get_msg(c->aio);
+	nng_aio_set_msg(c->aio, NULL);
+	call_finish(c, OSTORE_OK, reply);
+}
+
+/* Open and dial the socket of @n (connection thread, no lock held). */
+static int node_open(rt_nodes *ns, rt_node *n)
+{
+	nng_socket s;
+	int rv = nng_req0_open(&s);
+	if (rv != 0)
+		return rv;
+	if ((rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, ns->o.recv_max)) != 0 ||
+	    (rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 50)) != 0 ||
+	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 1000)) != 0 ||
+	    (rv = nng_dial(s, n->addr, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_close(s);
+		return rv;
+	}
+	n->sock = s;
+	return 0;
+}
+
+static void *conn_main(void *arg)
+{
+	rt_nodes *ns = arg;
+	pthread_mutex_lock(&ns->mtx);
+	for (;;) {
+		while (!ns->stopping && ns->to_open == NULL && ns->to_close == NULL)
+			pthread_cond_wait(&ns->cv, &ns->mtx);
+		if (ns->stopping)
+			break;
+		if (ns->to_close != NULL) {
+			rt_node *n = ns->to_close;
+			ns->to_close = n->work_next;
+			rt_call *p = take_pending_locked(n);
+			bool close_it = n->has_sock;
+			n->has_sock = false;
+			pthread_mutex_unlock(&ns->mtx);
+			OS_INFO("msg=\"node retired\" node=%u addr=%s", n->id, n->addr);
+			fail_pending(p);
+			if (close_it)
+				nng_close(n->sock);
+			pthread_mutex_lock(&ns->mtx);
+			continue;
+		}
+		rt_node *n = ns->to_open;
+		ns->to_open = n->work_next;
+		if (n->state != NODE_NEW)
+			continue;
+		pthread_mutex_unlock(&ns->mtx);
+		int rv = node_open(ns, n);
+		if (rv != 0)
+			OS_WARN("msg=\"cannot dial node\" node=%u addr=%s err=\"%s\"", n->id, n->addr,
+			        nng_strerror(rv));
+		else
+			OS_INFO("msg=\"dialling node\" node=%u addr=%s", n->id, n->addr);
+		pthread_mutex_lock(&ns->mtx);
+		rt_call *p = take_pending_locked(n);
+		bool close_now = false, launch = false;
+		if (rv == 0 && n->state == NODE_NEW) {
+			n->has_sock = true;
+			n->state = NODE_READY;
+			launch = true;
+		} else if (rv == 0) {
+			close_now = true; /* retired while we were opening it */
+		} else if (n->state == NODE_NEW) {
+			n->state = NODE_FAILED;
+		}
+		pthread_mutex_unlock(&ns->mtx);
+		if (launch)
+			launch_all(p);
+		else
+			fail_pending(p);
+		if (close_now)
+			nng_close(n->sock);
+		pthread_mutex_lock(&ns->mtx);
+	}
+	pthread_mutex_unlock(&ns->mtx);
+	return NULL;
+}
+
+int rt_nodes_create(const rt_nodes_opts *opts, rt_nodes **out)
+{
+	rt_nodes *ns = calloc(1, sizeof(*ns));
+	if (ns == NULL)
+		return OSTORE_ENOMEM;
+	ns->o = *opts;
+	pthread_mutex_init(&ns->mtx, NULL);
+	pthread_cond_init(&ns->cv, NULL);
+	if (pthread_create(&ns->thr, NULL, conn_main, ns) != 0) {
+		pthread_cond_destroy(&ns->cv);
+		pthread_mutex_destroy(&ns->mtx);
+		free(ns);
+		return OSTORE_EINTERNAL;
+	}
+	ns->thr_started = true;
+	*out = ns;
+	return OSTORE_OK;
+}
+
+/* Retire @n: caller holds ns->mtx. */
+static void retire_locked(rt_nodes *ns, rt_node *n)
+{
+	if (n->state == NODE_RETIRED)
+		return;
+	n->state = NODE_RETIRED;
+	if (!n->queued_close) {
+		n->queued_close = true;
+		n->work_next = ns->to_close;
+		ns->to_close = n;
+	}
+}
+
+void rt_nodes_sync(rt_nodes *ns, const os_map *m)
+{
+	bool keep[OS_MAP_MAX_IDS] = {false};
+	pthread_mutex_lock(&ns->mtx);
+	if (ns->stopping) {
+		pthread_mutex_unlock(&ns->mtx);
+		return;
+	}
+	for (uint16_t i = 0; i < m->nnodes; i++) {
+		const os_map_node *mn = &m->nodes[i];
+		rt_node *cur = ns->by_id[mn->id];
+		keep[mn->id] = true;
+		if (cur != NULL && strcmp(cur->addr, mn->addr) == 0)
+			continue;
+		rt_node *n = calloc(1, sizeof(*n));
+		char *addr = strdup(mn->addr);
+		if (n == NULL || addr == NULL) {
+			/* Keep the old record (if any): calls to this node then fail or go to the
+			 * old address until the next map; nothing else can be done without memory. */
+			free(n);
+			free(addr);
+			OS_ERROR("msg=\"out of memory adding node\" node=%u", mn->id);
+			continue;
+		}
+		n->id = mn->id;
+		n->addr = addr;
+		n->state = NODE_NEW;
+		n->all_next = ns->all;
+		ns->all = n;
+		n->work_next = ns->to_open;
+		ns->to_open = n;
+		if (cur != NULL)
+			retire_locked(ns, cur);
+		ns->by_id[mn->id] = n;
+	}
+	for (unsigned id = 0; id < OS_MAP_MAX_IDS; id++) {
+		if (ns->by_id[id] != NULL && !keep[id]) {
+			retire_locked(ns, ns->by_id[id]);
+			ns->by_id[id] = NULL;
+		}
+	}
+	pthread_cond_broadcast(&ns->cv);
+	pthread_mutex_unlock(&ns->mtx);
+}
+
+int rt_call_start(rt_nodes *ns, uint16_t node_id, nng_msg *req, rt_call_fn done, void *arg)
+{
+	pthread_mutex_lock(&ns->mtx);
+	if (ns->stopping) {
+		pthread_mutex_unlock(&ns->mtx);
+		return OSTORE_ECLOSED;
+	}
+	rt_node *n = node_id < OS_MAP_MAX_IDS ? ns->by_id[node_id] : NULL;
+	if (n == NULL || (n->state != NODE_NEW && n->state != NODE_READY)) {
+		pthread_mutex_unlock(&ns->mtx);
+		return OSTORE_EUNAVAIL;
+	}
+	rt_call *c = n->free_calls;
+	if (c != NULL) {
+		n->free_calls = c->next;
+	} else {
+		if (n->ncalls >= ns->o.max_calls) {
+			pthread_mutex_unlock(&ns->mtx);
+			return OSTORE_EOVERLOAD;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL || nng_aio_alloc(&c->aio, call_cb, c) != 0) {
+			free(c);
+			pthread_mutex_unlock(&ns->mtx);
+			return OSTORE_ENOMEM;
+		}
+		c->ns = ns;
+		c->node = n;
+		c->all_next = ns->all_calls;
+		ns->all_calls = c;
+		n->ncalls++;
+	}
+	c->next = NULL;
+	c->done = done;
+	c->arg = arg;
+	c->req = req;
+	if (n->state == NODE_NEW) {
+		if (n->pend_tail != NULL)
+			n->pend_tail->next = c;
+		else
+			n->pend_head = c;
+		n->pend_tail = c;
+		pthread_mutex_unlock(&ns->mtx);
+		return OSTORE_OK;
+	}
+	pthread_mutex_unlock(&ns->mtx);
+	call_launch(c);
+	return OSTORE_OK;
+}
+
+uint32_t rt_nodes_timeout_ms(const rt_nodes *ns)
+{
+	return ns->o.timeout_ms;
+}
+
+void rt_nodes_close(rt_nodes *ns)
+{
+	pthread_mutex_lock(&ns->mtx);
+	ns->stopping = true;
+	pthread_cond_broadcast(&ns->cv);
+	pthread_mutex_unlock(&ns->mtx);
+	if (ns->thr_started) {
+		pthread_join(ns->thr, NULL);
+		ns->thr_started = false;
+	}
+	/* The connection thread is gone: nobody else opens or closes sockets now. */
+	pthread_mutex_lock(&ns->mtx);
+	rt_call *pend = NULL;
+	for (rt_node *n = ns->all; n != NULL; n = n->all_next) {
+		rt_call *p = take_pending_locked(n);
+		while (p != NULL) {
+			rt_call *next = p->next;
+			p->next = pend;
+			pend = p;
+			p = next;
+		}
+	}
+	pthread_mutex_unlock(&ns->mtx);
+	fail_pending(pend);
+	for (rt_node *n = ns->all; n != NULL; n = n->all_next) {
+		if (n->has_sock) {
+			n->has_sock = false;
+			nng_close(n->sock);
+		}
+	}
+	for (rt_call *c = ns->all_calls; c != NULL; c = c->all_next)
+		nng_aio_stop(c->aio);
+}
+
+void rt_nodes_destroy(rt_nodes *ns)
+{
+	if (ns == NULL)
+		return;
+	rt_call *c = ns->all_calls;
+	while (c != NULL) {
+		rt_call *next = c->all_next;
+		nng_aio_free(c->aio);
+		if (c->req != NULL)
+			nng_msg_free(c->req);
+		free(c);
+		c = next;
+	}
+	rt_node *n = ns->all;
+	while (n != NULL) {
+		rt_node *next = n->all_next;
+		free(n->addr);
+		free(n);
+		n = next;
+	}
+	pthread_cond_destroy(&ns->cv);
+	pthread_mutex_destroy(&ns->mtx);
+	free(ns);
+}
