@@ -35,6 +35,17 @@
 extern "C" {
 #endif
 
+/*
+ * OSTORE_API marks the exported functions. liborderstore is built with hidden symbol
+ * visibility (and a linker version script exporting only ostore_*), so everything not
+ * marked stays internal to the shared library.
+ */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define OSTORE_API __attribute__((visibility("default")))
+#else
+#define OSTORE_API
+#endif
+
 /** Largest order ID in bytes. */
 #define OSTORE_MAX_ID_LEN 256u
 /** Default largest value in bytes (1 MiB). */
@@ -87,16 +98,16 @@ typedef enum ostore_status {
  * @st: any value; codes outside the enum give "unknown error".
  * Returns a static NUL-terminated string (never NULL). Thread-safe.
  */
-const char *ostore_strerror(int st);
+OSTORE_API const char *ostore_strerror(int st);
 
 /**
  * ostore_status_name - symbolic name of a status code ("OSTORE_ENOTFOUND").
  * Returns a static string, "OSTORE_UNKNOWN" for codes outside the enum. Thread-safe.
  */
-const char *ostore_status_name(int st);
+OSTORE_API const char *ostore_status_name(int st);
 
 /** ostore_version_string - the library's version ("0.1.0"), static. Thread-safe. */
-const char *ostore_version_string(void);
+OSTORE_API const char *ostore_version_string(void);
 
 /* ---------------------------------------------------------------------------------- */
 /* Client                                                                              */
@@ -128,7 +139,7 @@ typedef struct ostore_options {
  * ostore_options_init - fill @opts with the defaults above (no routers).
  * Cannot fail. Thread-safe.
  */
-void ostore_options_init(ostore_options *opts);
+OSTORE_API void ostore_options_init(ostore_options *opts);
 
 /**
  * ostore_open - create a client connected (asynchronously) to the given routers.
@@ -138,16 +149,16 @@ void ostore_options_init(ostore_options *opts);
  * nng cannot parse or dial), OSTORE_ENOMEM. Connecting itself is asynchronous: a router
  * that is down makes requests fail with OSTORE_EUNAVAIL / OSTORE_ETIMEDOUT, not open.
  */
-ostore_status ostore_open(const ostore_options *opts, ostore_client **out);
+OSTORE_API ostore_status ostore_open(const ostore_options *opts, ostore_client **out);
 
 /**
  * ostore_close - wait for the handle's requests in flight to end, then free it.
  * @c: the handle (NULL is ignored). No call on @c may start or run after this one.
  */
-void ostore_close(ostore_client *c);
+OSTORE_API void ostore_close(ostore_client *c);
 
 /** ostore_free - release memory returned by this library (values). NULL is ignored. */
-void ostore_free(void *p);
+OSTORE_API void ostore_free(void *p);
 
 /**
  * ostore_put - store @value under @id, replacing any previous value (upsert).
@@ -158,8 +169,8 @@ void ostore_free(void *p);
  * OSTORE_EUNAVAIL, OSTORE_ETIMEDOUT, OSTORE_ESTORAGE, OSTORE_EFULL, OSTORE_ENOMEM.
  * After OSTORE_ETIMEDOUT / OSTORE_EUNAVAIL the write may or may not have been applied.
  */
-ostore_status ostore_put(ostore_client *c, const void *id, size_t id_len, const void *value,
-                         size_t value_len, uint64_t *version_out);
+OSTORE_API ostore_status ostore_put(ostore_client *c, const void *id, size_t id_len, const void *value,
+                                    size_t value_len, uint64_t *version_out);
 
 /**
  * ostore_get - read the order @id.
@@ -170,15 +181,15 @@ ostore_status ostore_put(ostore_client *c, const void *id, size_t id_len, const 
  * Returns OSTORE_OK, OSTORE_ENOTFOUND, or a transport/storage error as ostore_put.
  * Reads go to the shard's primary, so a client reads its own acknowledged writes.
  */
-ostore_status ostore_get(ostore_client *c, const void *id, size_t id_len, void **value_out,
-                         size_t *len_out, uint64_t *version_out);
+OSTORE_API ostore_status ostore_get(ostore_client *c, const void *id, size_t id_len, void **value_out,
+                                    size_t *len_out, uint64_t *version_out);
 
 /**
  * ostore_del - delete the order @id.
  * Returns OSTORE_OK (it existed and is gone), OSTORE_ENOTFOUND (it did not exist), or
  * an error as ostore_put.
  */
-ostore_status ostore_del(ostore_client *c, const void *id, size_t id_len);
+OSTORE_API ostore_status ostore_del(ostore_client *c, const void *id, size_t id_len);
 
 /**
  * ostore_cas - compare-and-set: store @value only if the order's version is @expected.
@@ -187,8 +198,8 @@ ostore_status ostore_del(ostore_client *c, const void *id, size_t id_len);
  * Returns OSTORE_OK, OSTORE_ECONFLICT (current version differs; nothing written),
  * OSTORE_ENOTFOUND (@expected != 0 and the order does not exist), or as ostore_put.
  */
-ostore_status ostore_cas(ostore_client *c, const void *id, size_t id_len, uint64_t expected,
-                         const void *value, size_t value_len, uint64_t *version_out);
+OSTORE_API ostore_status ostore_cas(ostore_client *c, const void *id, size_t id_len, uint64_t expected,
+                                    const void *value, size_t value_len, uint64_t *version_out);
 
 /* ---------------------------------------------------------------------------------- */
 /* Batches and asynchronous calls                                                      */
@@ -231,7 +242,7 @@ typedef struct ostore_item {
  * the frame limit, OSTORE_ETIMEDOUT, OSTORE_EUNAVAIL...), in which case every item's
  * status is set to that error too.
  */
-ostore_status ostore_batch(ostore_client *c, ostore_item *items, size_t n);
+OSTORE_API ostore_status ostore_batch(ostore_client *c, ostore_item *items, size_t n);
 
 /** Most items in one batch. */
 #define OSTORE_MAX_BATCH 4096u
@@ -250,8 +261,8 @@ typedef void (*ostore_done_fn)(void *arg, ostore_item *items, size_t n, ostore_s
  * Returns OSTORE_OK (submitted), OSTORE_EINVAL, OSTORE_ETOOBIG, OSTORE_EOVERLOAD (more
  * than max_inflight requests already in flight), OSTORE_ECLOSED, OSTORE_ENOMEM.
  */
-ostore_status ostore_submit(ostore_client *c, ostore_item *items, size_t n, ostore_done_fn done,
-                            void *arg);
+OSTORE_API ostore_status ostore_submit(ostore_client *c, ostore_item *items, size_t n, ostore_done_fn done,
+                                       void *arg);
 
 /* ---------------------------------------------------------------------------------- */
 /* Whole-cluster calls                                                                 */
@@ -270,7 +281,7 @@ typedef int (*ostore_scan_fn)(void *arg, const void *id, size_t id_len, const vo
  * not be seen; an order present throughout is seen exactly once.
  * Returns OSTORE_OK or the first transport/storage error.
  */
-ostore_status ostore_scan(ostore_client *c, ostore_scan_fn fn, void *arg);
+OSTORE_API ostore_status ostore_scan(ostore_client *c, ostore_scan_fn fn, void *arg);
 
 /** One shard in ostore_stats(). */
 typedef struct ostore_shard_stats {
@@ -297,10 +308,10 @@ typedef struct ostore_cluster_stats {
  * Returns OSTORE_OK (shards that did not answer carry their own status), or a transport
  * error.
  */
-ostore_status ostore_stats(ostore_client *c, ostore_cluster_stats **out);
+OSTORE_API ostore_status ostore_stats(ostore_client *c, ostore_cluster_stats **out);
 
 /** ostore_stats_free - free a result of ostore_stats(); NULL is ignored. */
-void ostore_stats_free(ostore_cluster_stats *s);
+OSTORE_API void ostore_stats_free(ostore_cluster_stats *s);
 
 #ifdef __cplusplus
 }
