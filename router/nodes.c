@@ -35,8 +35,10 @@
 
 #include <nng/protocol/reqrep0/req.h>
 
+#include "buf.h"
 #include "log.h"
 #include "util.h"
+#include "wire.h"
 
 enum { NODE_NEW, NODE_READY, NODE_FAILED, NODE_RETIRED };
 enum { PH_IDLE, PH_SEND, PH_RECV };
@@ -133,6 +135,24 @@ static void fail_pending(rt_call *p)
 	}
 }
 
+/*
+ * The time a call may take: the router's --timeout-ms, but no more than three quarters of
+ * the deadline the client carried in the frame header (timeout_ms, 0 = none), so that a
+ * down node is answered "unavailable" by the router before the client gives up on the
+ * whole request and reports a bare timeout.
+ */
+static uint32_t call_timeout_ms(const rt_nodes *ns, nng_msg *req)
+{
+	uint32_t t = ns->o.timeout_ms;
+	if (nng_msg_len(req) >= OS_HDR_SIZE) {
+		uint32_t client_ms = os_ld32((const uint8_t *)nng_msg_body(req) + 8);
+		uint32_t bound = client_ms / 4 * 3;
+		if (client_ms != 0 && bound < t)
+			t = bound > 0 ? bound : 1;
+	}
+	return t;
+}
+
 /* Send a call's request; the node is READY (its socket exists). Runs outside the lock. */
 static void call_launch(rt_call *c)
 {
@@ -146,11 +166,12 @@ static void call_launch(rt_call *c)
 		}
 		c->has_ctx = true;
 	}
-	c->deadline_ns = os_now_ns() + (uint64_t)ns->o.timeout_ms * 1000000u;
+	uint32_t timeout_ms = call_timeout_ms(ns, c->req);
+	c->deadline_ns = os_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	c->phase = PH_SEND;
 	nng_aio_set_msg(c->aio, c->req);
 	c->req = NULL;
-	nng_aio_set_timeout(c->aio, (nng_duration)ns->o.timeout_ms);
+	nng_aio_set_timeout(c->aio, (nng_duration)timeout_ms);
 	nng_ctx_send(c->ctx, c->aio);
 }
 
