@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""End-to-end test of the `orderstore` CLI with real node and router processes.
+
+A 3-shard `local up` on free loopback ports; put/get/del (stdin values, binary bytes,
+non-UTF-8 IDs), not found, bad usage, unreachable cluster, import of a small CSV
+(also with a malformed row), stats --json, export, local status, restart with the same
+data, and `local down` leaving no process behind.
+
+Environment (meson test_env): OSTORE_CLI_BIN, OSTORE_NODE_BIN, OSTORE_ROUTER_BIN.
+"""
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CLI = os.environ["OSTORE_CLI_BIN"]
+ENV = dict(os.environ)
+ENV.pop("ORDERSTORE_ROUTER", None)
+for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
+                     ("OSTORE_ROUTER_BIN", "ORDERSTORE_ROUTER_BIN")):
+    if os.environ.get(ours):
+        ENV[theirs] = os.environ[ours]
+
+failures = []
+
+
+def run(*args, stdin=b"", env=None, timeout=120):
+    """Run the CLI; args may be str or bytes. Returns (rc, stdout bytes, stderr str)."""
+    argv = [CLI] + [a if isinstance(a, bytes) else str(a) for a in args]
+    p = subprocess.run(argv, input=stdin, capture_output=True, env=env or ENV, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def check(cond, what, detail=""):
+    if cond:
+        print(f"ok   {what}")
+    else:
+        print(f"FAIL {what} {detail}")
+        failures.append(what)
+
+
+def expect(args, rc, what, stdin=b"", env=None, out=None, err_has=None):
+    got_rc, got_out, got_err = run(*args, stdin=stdin, env=env)
+    ok = got_rc == rc
+    if out is not None:
+        ok = ok and got_out == out
+    if err_has is not None:
+        ok = ok and err_has in got_err
+    check(ok, what, f"(rc {got_rc}, want {rc}; stdout {got_out[:200]!r}; stderr {got_err[-600:]!r})")
+    return got_rc, got_out, got_err
+
+
+def port_free(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", port))  # bind only: never connect to a possible nng port
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_base(n):
+    """A base port whose next n ports are all free right now."""
+    for _ in range(500):
+        base = random.randrange(20000, 60000 - n)
+        if all(port_free(base + i) for i in range(n)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def pids_of(d):
+    out = {}
+    for name in os.listdir(d):
+        if name.endswith(".pid"):
+            with open(os.path.join(d, name)) as f:
+                out[name] = int(f.read().strip())
+    return out
+
+
+CSV_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+CSV_ROWS = [
+    "900001,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom",
+    "900001,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom",
+    "900001,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom",
+    '900002,22633,"HAND WARMER, UNION JACK",6,2010-12-01 08:28:00,1.85,17850.0,United Kingdom',
+    "C900003,D,Discount,-1,2010-12-01 09:41:00,27.5,14527.0,United Kingdom",
+    "A900004,B,Adjust bad debt,1,2011-08-12 14:50:00,-11062.06,,United Kingdom",
+    "900005,22728,ALARM CLOCK BAKELIKE PINK,24,2010-12-01 08:45:00,3.75,12583.0,France",
+]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="ostore-cli-")
+    d = os.path.join(tmp, "cluster")
+    d2 = os.path.join(tmp, "busy")
+    blocker = None
+    try:
+        # ---- usage and help, no cluster needed
+        expect([], 2, "no command -> exit 2")
+        expect(["frobnicate"], 2, "unknown command -> exit 2", err_has="unknown command")
+        expect(["put", "only-id"], 2, "put with one argument -> exit 2")
+        expect(["get", "x", "--bogus"], 2, "unknown option -> exit 2", err_has="--bogus")
+        expect(["get", "x"], 2, "no cluster named -> exit 2", err_has="no cluster given")
+        expect(["local", "up", "--shards", "3"], 2, "local up without --dir -> exit 2")
+        expect(["local", "up", "--dir", d, "--shards", "zero"], 2, "bad --shards -> exit 2")
+        expect(["get", "x" * 257, "--router", "tcp://127.0.0.1:1"], 2, "ID over 256 bytes -> exit 2",
+               err_has="invalid order ID")
+        rc, out, _ = expect(["--help"], 0, "--help -> exit 0")
+        check(b"Exit status" in out and b"3  cluster unreachable" in out, "--help documents exit codes")
+        for sub in (["put"], ["get"], ["del"], ["import"], ["export"], ["stats"], ["local", "up"],
+                    ["local", "down"], ["local", "status"]):
+            expect(sub + ["--help"], 0, f"{' '.join(sub)} --help -> exit 0")
+        rc, out, _ = expect(["--version"], 0, "--version -> exit 0")
+        check(out.startswith(b"orderstore "), "--version prints the version", repr(out))
+
+        # ---- unreachable cluster -> exit 3
+        dead = free_base(1)
+        expect(["get", "x", "--router", f"tcp://127.0.0.1:{dead}", "--timeout-ms", "300"], 3,
+               "router not listening -> exit 3")
+
+        # ---- local up
+        base = free_base(4)
+        rc, out, err = expect(["local", "up", "--dir", d, "--shards", "3", "--base-port", base,
+                               "--no-sync"], 0, "local up 3 shards")
+        if rc != 0:
+            return
+        router = f"tcp://127.0.0.1:{base}"
+        with open(os.path.join(d, "routers")) as f:
+            check(f.read() == router + "\n", "DIR/routers holds the router address")
+        with open(os.path.join(d, "map.json")) as f:
+            m = json.load(f)
+        check(len(m["shards"]) == 3 and len(m["nodes"]) == 3, "map.json has 3 shards and nodes")
+        pids = pids_of(d)
+        check(sorted(pids) == ["node-0.pid", "node-1.pid", "node-2.pid", "router.pid"],
+              "pid files for 3 nodes and the router", str(pids))
+        check(all(alive(p) for p in pids.values()), "all started processes alive")
+        expect(["local", "up", "--dir", d, "--shards", "3", "--base-port", base], 1,
+               "second local up refused", err_has="already running")
+        rc, out, _ = expect(["local", "status", "--dir", d], 0, "local status all up")
+        check(out.count(b" up\n") == 4, "status lists 4 processes up", repr(out))
+
+        # ---- port taken
+        blocker = socket.socket()
+        bport = free_base(4)
+        blocker.bind(("127.0.0.1", bport + 2))
+        blocker.listen(1)
+        expect(["local", "up", "--dir", d2, "--shards", "3", "--base-port", bport], 1,
+               "local up refuses a taken port", err_has=f"port {bport + 2}")
+
+        # ---- a node that dies at once, and one that never answers: local up fails, cleans up
+        d3 = os.path.join(tmp, "broken")
+        env = dict(ENV, ORDERSTORE_NODE_BIN="/bin/false")
+        expect(["local", "up", "--dir", d3, "--shards", "2", "--base-port", free_base(3)], 1,
+               "local up with a node that exits", env=env, err_has="before answering")
+        check(not pids_of(d3), "failed local up leaves no pid files")
+        hang = os.path.join(tmp, "hang.sh")
+        with open(hang, "w") as f:
+            f.write("#!/bin/sh\necho 'hang: never answers'\nexec sleep 60\n")
+        os.chmod(hang, 0o755)
+        env = dict(ENV, ORDERSTORE_NODE_BIN=hang)
+        rc, _, err = expect(["local", "up", "--dir", d3, "--shards", "2", "--base-port",
+                             free_base(3), "--wait-ms", "1500"], 1,
+                            "local up times out on a silent node", env=env,
+                            err_has="did not answer within 1500 ms")
+        check("hang: never answers" in err, "timeout shows the log tail", err[-400:])
+        check(not pids_of(d3), "timed-out local up leaves no pid files")
+        shutil.rmtree(d3, ignore_errors=True)
+
+        # ---- put / get / del
+        rc, out, _ = expect(["put", "order-1", '{"a":1}', "--dir", d], 0, "put")
+        check(out.strip().isdigit(), "put prints the version", repr(out))
+        expect(["get", "order-1", "--dir", d], 0, "get returns the value", out=b'{"a":1}')
+        expect(["get", "order-1", "--router", router], 0, "get with --router", out=b'{"a":1}')
+        env = dict(ENV, ORDERSTORE_ROUTER=f"tcp://127.0.0.1:{dead}, {router}")
+        expect(["get", "order-1"], 0, "get with ORDERSTORE_ROUTER (two routers)", env=env,
+               out=b'{"a":1}')
+        binary = bytes(range(256)) * 40 + b"\n\x00end"
+        expect(["put", "bin", "-", "--dir", d], 0, "put value from stdin", stdin=binary)
+        expect(["get", "bin", "--dir", d], 0, "binary value back byte for byte", out=binary)
+        odd_id = b"\xff\xfe id \xc3(\x01"
+        expect(["put", odd_id, "-", "--dir", d], 0, "put non-UTF-8 ID", stdin=b'{"odd":1}')
+        expect(["get", odd_id, "--dir", d], 0, "get non-UTF-8 ID", out=b'{"odd":1}')
+        expect(["put", "empty", "-", "--dir", d], 0, "put empty value", stdin=b"")
+        expect(["get", "empty", "--dir", d], 0, "get empty value", out=b"")
+        expect(["del", "empty", "--dir", d], 0, "del empty")
+        expect(["get", "missing", "--dir", d], 1, "get missing -> exit 1",
+               err_has="orderstore: order 'missing' not found")
+        expect(["del", "order-1", "--dir", d], 0, "del")
+        expect(["get", "order-1", "--dir", d], 1, "get after del -> exit 1", err_has="not found")
+        expect(["del", "order-1", "--dir", d], 1, "del missing -> exit 1", err_has="not found")
+        expect(["put", "--dir", d, "--", "dash", "-x-"], 0, "put value after --")
+        expect(["get", "dash", "--dir", d], 0, "value starting with '-'", out=b"-x-")
+
+        # ---- import
+        csv = os.path.join(tmp, "small.csv")
+        with open(csv, "w") as f:
+            f.write(CSV_HEADER + "\n".join(CSV_ROWS) + "\n")
+        rc, out, err = expect(["import", csv, "--dir", d, "--batch", "2", "--concurrency", "2"], 0,
+                              "import small CSV")
+        check(b"imported 5 of 5 orders from 7 rows" in out and b"orders/s" in out,
+              "import summary", repr(out))
+        rc, out, _ = expect(["get", "900001", "--dir", d], 0, "get an imported order")
+        doc = json.loads(out)
+        check(doc.get("order_id") == "900001" and len(doc.get("lines", [])) == 3,
+              "imported order has its 3 lines (duplicates kept)", repr(out[:300]))
+        bad = os.path.join(tmp, "bad.csv")
+        with open(bad, "w") as f:
+            f.write(CSV_HEADER + "900010,X,ok,1,2010-12-01 08:26:00,1.0,1.0,UK\n"
+                    "900011,X,bad qty,many,2010-12-01 08:26:00,1.0,1.0,UK\n")
+        expect(["import", bad, "--dir", d], 1, "malformed row refused", err_has="line 3")
+        expect(["get", "900010", "--dir", d], 1, "nothing imported from a refused file")
+        expect(["import", bad, "--dir", d, "--skip-bad"], 0, "--skip-bad imports the rest")
+        expect(["import", os.path.join(tmp, "nope.csv"), "--dir", d], 1, "missing file -> exit 1",
+               err_has="nope.csv")
+
+        # ---- stats
+        # stored now: bin, odd_id, dash, 5 invoices, 900010
+        rc, out, _ = expect(["stats", "--json", "--dir", d], 0, "stats --json")
+        s = json.loads(out)
+        check(s["total_orders"] == 9, "stats total_orders", repr(s))
+        check(len(s["shards"]) == 3 and [x["id"] for x in s["shards"]] == [0, 1, 2], "3 shards")
+        check(sum(x["slots"] for x in s["shards"]) == 4096, "slots sum to 4096")
+        check(sum(x["orders"] for x in s["shards"]) == 9, "shard orders sum to total")
+        check(isinstance(s["epoch"], int) and s["epoch"] >= 1, "epoch present")
+        rc, out, _ = expect(["stats", "--dir", d], 0, "stats table")
+        check(b"total" in out and b"4096" in out, "stats table has the total line", repr(out))
+
+        # ---- export (a multi-line value is refused, naming the order)
+        expect(["export", "--dir", d], 1, "export refuses a multi-line value", err_has="'bin'")
+        for k in (["bin"], [odd_id], ["dash"]):
+            expect(["del"] + k + ["--dir", d], 0, f"del {k[0]!r}")
+        rc, out, err = expect(["export", "--dir", d], 0, "export")
+        lines = out.split(b"\n")
+        check(lines[-1] == b"" and len(lines) - 1 == 6, "export writes 6 lines", repr(out[:300]))
+        ids = sorted(json.loads(l)["order_id"] for l in lines[:-1])
+        check(ids == ["900001", "900002", "900005", "900010", "A900004", "C900003"],
+              "export has every order", repr(ids))
+
+        # ---- down, then restart on the same data
+        expect(["local", "down", "--dir", d], 0, "local down")
+        time.sleep(0.2)
+        check(not any(alive(p) for p in pids.values()), "no process left after down", str(pids))
+        check(not pids_of(d), "pid files removed")
+        expect(["local", "status", "--dir", d], 1, "local status when down -> exit 1")
+        expect(["local", "down", "--dir", d], 0, "local down when already down -> exit 0")
+        expect(["local", "up", "--dir", d, "--no-sync"], 0, "local up restarts a stopped cluster")
+        pids = pids_of(d)
+        expect(["get", "900005", "--dir", d], 0, "data survives a restart")
+        expect(["local", "down", "--dir", d], 0, "local down after restart")
+        time.sleep(0.2)
+        check(not any(alive(p) for p in pids.values()), "no process left after second down")
+    finally:
+        if blocker is not None:
+            blocker.close()
+        for x in (d, d2):
+            if os.path.isdir(x):
+                run("local", "down", "--dir", x)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{len(failures)} failure(s)")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # report, do not hang or leave processes
+        failures.append(repr(e))
+        print(f"FAIL exception {e!r}")
+    sys.exit(1 if failures else 0)

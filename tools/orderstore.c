@@ -1,0 +1,272 @@
+/*
+ * orderstore.c - the `orderstore` CLI: global options, the subcommand table, help, exit
+ * codes and the small helpers every subcommand shares.
+ *
+ *   orderstore [common options] SUBCOMMAND [args] [options]
+ *        │
+ *        ├─ local up|down|status ──▶ orderstore_local.c  (processes + nng PING)
+ *        ├─ put|get|del|stats ─────▶ orderstore_data.c   (liborderstore)
+ *        └─ import|export ─────────▶ orderstore_import.c (tools/retail.h, batches)
+ *
+ * Common options (--router, --dir, --timeout-ms, --log-level) may stand before the
+ * subcommand or among its arguments. Every error message names its cause; the exit
+ * status says what kind of failure it was (see kMainHelp).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "ostore_version.h"
+#include "orderstore_cli.h"
+#include "util.h"
+
+static const char kMainHelp[] =
+	"usage: orderstore [common options] COMMAND [arguments] [options]\n"
+	"\n"
+	"Local cluster (every process on 127.0.0.1, state under one directory):\n"
+	"  local up --dir DIR --shards N [--base-port P]   start nodes and a router\n"
+	"  local down --dir DIR                            stop them\n"
+	"  local status --dir DIR                          show each process and whether it answers\n"
+	"\n"
+	"Data (the cluster is found by --router URL, else $ORDERSTORE_ROUTER, else --dir DIR):\n"
+	"  put ID VALUE      store VALUE under ID ('-' reads VALUE from stdin); prints the version\n"
+	"  get ID            write the value of ID to stdout, byte for byte\n"
+	"  del ID            delete ID\n"
+	"  import FILE       load the Online Retail CSV (plain or .xz), one JSON order per invoice\n"
+	"  export            write every order as one JSON document per line\n"
+	"  stats [--json]    orders and slots per shard and in total\n"
+	"\n"
+	"Common options:\n" CLI_COMMON_HELP
+	"  --version          print the version\n"
+	"\n"
+	"'orderstore COMMAND --help' describes a command.\n"
+	"\n"
+	"Exit status:\n"
+	"  0  success\n"
+	"  1  not found, or the operation failed\n"
+	"  2  usage error (bad command line)\n"
+	"  3  cluster unreachable (no router or node answered in time)\n";
+
+typedef struct cli_command {
+	const char *name;
+	int (*fn)(cli_ctx *ctx, int argc, char **argv);
+} cli_command;
+
+static const cli_command kCommands[] = {
+	{"local", cli_cmd_local}, {"put", cli_cmd_put},       {"get", cli_cmd_get},
+	{"del", cli_cmd_del},     {"import", cli_cmd_import}, {"export", cli_cmd_export},
+	{"stats", cli_cmd_stats},
+};
+
+void cli_err(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("orderstore: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "orderstore%s%s: ", cmd[0] ? " " : "", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see 'orderstore%s%s --help')\n", cmd[0] ? " " : "", cmd);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_getopt_fail(const char *cmd, int c, char **argv)
+{
+	return cli_usage_error(cmd, "%s option '%s'", c == ':' ? "missing value for" : "unknown",
+	                       argv[optind - 1]);
+}
+
+int cli_fmt(char *out, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out, len, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int cli_exit_for(ostore_status st)
+{
+	switch (st) {
+	case OSTORE_OK:
+		return CLI_EXIT_OK;
+	case OSTORE_EUNAVAIL:
+	case OSTORE_ETIMEDOUT:
+	case OSTORE_ECONNECT:
+	case OSTORE_ECLOSED:
+		return CLI_EXIT_UNREACHABLE;
+	default:
+		return CLI_EXIT_FAIL;
+	}
+}
+
+int cli_parse_u32(const char *cmd, const char *name, const char *s, uint32_t min, uint32_t max,
+                  uint32_t *out)
+{
+	uint64_t v;
+	if (os_parse_u64(s, min, max, &v) != 0)
+		return cli_usage_error(cmd, "%s '%s': expected a whole number from %u to %u", name, s,
+		                       min, max);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int cli_common_opt(cli_ctx *ctx, const char *cmd, int c, const char *arg)
+{
+	switch (c) {
+	case CLI_OPT_ROUTER:
+		if (ctx->nrouters >= CLI_MAX_ROUTERS)
+			return cli_usage_error(cmd, "too many --router options (at most %d)",
+			                       CLI_MAX_ROUTERS);
+		if (arg[0] == '\0')
+			return cli_usage_error(cmd, "--router needs a URL such as tcp://127.0.0.1:7100");
+		ctx->routers[ctx->nrouters++] = arg;
+		return 0;
+	case CLI_OPT_DIR:
+		ctx->dir = arg;
+		return 0;
+	case CLI_OPT_TIMEOUT:
+		return cli_parse_u32(cmd, "--timeout-ms", arg, 1, 3600000, &ctx->timeout_ms);
+	case CLI_OPT_LOGLEVEL: {
+		int lvl = os_log_parse_level(arg);
+		if (lvl < 0)
+			return cli_usage_error(cmd, "--log-level '%s': expected debug, info, warn or error",
+			                       arg);
+		ctx->log_level = lvl;
+		ctx->log_level_str = arg;
+		os_log_set_level((os_log_level)lvl);
+		return 0;
+	}
+	default:
+		return 1;
+	}
+}
+
+const char *cli_quote_id(const void *id, size_t len)
+{
+	static __thread char ring[4][400];
+	static __thread unsigned next;
+	char *out = ring[next++ % 4];
+	const unsigned char *p = id;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (o > 80) {
+			memcpy(out + o, "...", 4);
+			return out;
+		}
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\' && p[i] != '\'')
+			out[o++] = (char)p[i];
+		else
+			o += (size_t)snprintf(out + o, 8, "\\x%02x", p[i]);
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int cli_read_file(const char *path, char **data, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (f == NULL)
+		return errno;
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	int err = 0;
+	while (buf != NULL) {
+		if (n == cap) {
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (nb == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0) {
+			if (ferror(f))
+				err = errno ? errno : EIO;
+			break;
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	if (buf == NULL)
+		return ENOMEM;
+	if (err) {
+		free(buf);
+		return err;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	cli_ctx ctx = {.log_level = -1};
+	os_log_set_level(OS_LOG_WARN);
+	os_log_set_component("orderstore");
+
+	opterr = 0;
+	int c;
+	/* '+': stop at the subcommand; its own parser reads the rest. */
+	while ((c = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
+		if (c == 'V') {
+			printf("orderstore %s (liborderstore %s)\n", OSTORE_VERSION,
+			       ostore_version_string());
+			return CLI_EXIT_OK;
+		}
+		if (c == CLI_OPT_HELP) {
+			fputs(kMainHelp, stdout);
+			return CLI_EXIT_OK;
+		}
+		if (c == ':' || c == '?') {
+			fprintf(stderr, "orderstore: %s option '%s'\n%s",
+			        c == ':' ? "missing value for" : "unknown", argv[optind - 1], kMainHelp);
+			return CLI_EXIT_USAGE;
+		}
+		int rc = cli_common_opt(&ctx, "", c, optarg);
+		if (rc != 0)
+			return CLI_EXIT_USAGE;
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "orderstore: no command given\n%s", kMainHelp);
+		return CLI_EXIT_USAGE;
+	}
+	const char *name = argv[optind];
+	if (strcmp(name, "help") == 0) {
+		fputs(kMainHelp, stdout);
+		return CLI_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(kCommands) / sizeof(kCommands[0]); i++) {
+		if (strcmp(kCommands[i].name, name) == 0) {
+			int sub_argc = argc - optind;
+			char **sub_argv = argv + optind;
+			optind = 0; /* glibc: full re-initialisation for the subcommand's parser */
+			return kCommands[i].fn(&ctx, sub_argc, sub_argv);
+		}
+	}
+	fprintf(stderr, "orderstore: unknown command '%s' (see 'orderstore --help')\n", name);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,166 @@
+/*
+ * orderstore_cli.h - internals shared by the files of the `orderstore` CLI (tools/ only).
+ *
+ *   orderstore.c         main: global options, subcommand table, help, exit codes
+ *   orderstore_local.c   local up | down | status (processes under one directory)
+ *   orderstore_proc.c    their helpers: PING, pid files, spawning, port checks
+ *   orderstore_data.c    put | get | del | stats, and finding/opening the cluster
+ *   orderstore_import.c  import (tools/retail.h -> batches in flight) | export (scan)
+ *
+ * Every subcommand is `int cmd(cli_ctx *ctx, int argc, char **argv)` where argv[0] is
+ * the subcommand's name; it returns the process exit status (CLI_EXIT_*). Messages go
+ * to stderr as "orderstore: <what>: <cause>", data to stdout.
+ */
+#ifndef OS_CLI_H
+#define OS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <orderstore.h>
+
+/* Exit statuses, documented in `orderstore --help`. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1        /* not found, or the operation failed */
+#define CLI_EXIT_USAGE 2       /* bad command line */
+#define CLI_EXIT_UNREACHABLE 3 /* the cluster did not answer */
+
+#define CLI_MAX_ROUTERS 64
+
+/* Options common to every subcommand; may be given before or after the subcommand. */
+typedef struct cli_ctx {
+	const char *routers[CLI_MAX_ROUTERS]; /* --router (repeatable), borrowed from argv */
+	size_t nrouters;
+	const char *dir;     /* --dir */
+	uint32_t timeout_ms; /* --timeout-ms; 0 = the subcommand's default */
+	int log_level;       /* --log-level parsed, -1 = not given */
+	const char *log_level_str;
+} cli_ctx;
+
+/*
+ * Long options every subcommand accepts. A subcommand's getopt_long table starts with
+ * its own entries and appends CLI_COMMON_LONGOPTS; the short codes below are returned
+ * for them and handled by cli_common_opt().
+ */
+enum {
+	CLI_OPT_ROUTER = 0x1000,
+	CLI_OPT_DIR,
+	CLI_OPT_TIMEOUT,
+	CLI_OPT_LOGLEVEL,
+	CLI_OPT_HELP,
+	CLI_OPT_FIRST_LOCAL /* first code free for a subcommand's own options */
+};
+#define CLI_COMMON_LONGOPTS                                          \
+	{"router", required_argument, NULL, CLI_OPT_ROUTER},         \
+	{"dir", required_argument, NULL, CLI_OPT_DIR},               \
+	{"timeout-ms", required_argument, NULL, CLI_OPT_TIMEOUT},    \
+	{"log-level", required_argument, NULL, CLI_OPT_LOGLEVEL},    \
+	{"help", no_argument, NULL, CLI_OPT_HELP}
+
+/* Text of the common options for the help screens. */
+#define CLI_COMMON_HELP                                                                   \
+	"  --router URL       a router of the cluster (repeatable)\n"                        \
+	"  --dir DIR          a local cluster directory (reads DIR/routers)\n"              \
+	"  --timeout-ms MS    time one request may take (default 5000)\n"                   \
+	"  --log-level L      debug|info|warn|error\n"                                        \
+	"  --help             this text\n"
+
+/**
+ * cli_common_opt - handle one common option code @c with argument @arg.
+ * Returns 0 when handled, 1 when @c is not a common option, or CLI_EXIT_USAGE after
+ * printing the problem (bad value). CLI_OPT_HELP is not handled here (returns 1).
+ */
+int cli_common_opt(cli_ctx *ctx, const char *cmd, int c, const char *arg);
+/** cli_getopt_fail - report getopt_long's ':' (missing value) or '?' (unknown option),
+ *  using optind; returns CLI_EXIT_USAGE. Parsers use the optstring prefix ":". */
+int cli_getopt_fail(const char *cmd, int c, char **argv);
+
+/** cli_usage_error - print "orderstore CMD: MSG" + a hint to stderr; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** cli_err - print "orderstore: MSG" to stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/**
+ * cli_fmt - vsnprintf into @out (@len bytes). Returns 0, or -1 if the text was cut.
+ * (A plain function, so gcc's snprintf truncation analysis does not flag paths whose
+ * lengths the callers bound themselves.)
+ */
+int cli_fmt(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/** cli_exit_for - exit status for a failed ostore_status (3 for unreachable causes). */
+int cli_exit_for(ostore_status st);
+
+/**
+ * cli_quote_id - a printable form of an order ID for messages: printable ASCII as is,
+ * other bytes as \xNN, cut at about 80 characters. Returns a static ring buffer
+ * (valid for 4 calls in one thread). Cannot fail.
+ */
+const char *cli_quote_id(const void *id, size_t len);
+
+/**
+ * cli_parse_u32 - parse option @name's decimal value @s into [min, max].
+ * Returns 0, or CLI_EXIT_USAGE after printing the problem.
+ */
+int cli_parse_u32(const char *cmd, const char *name, const char *s, uint32_t min, uint32_t max,
+                  uint32_t *out);
+
+/**
+ * cli_open - open a client on the cluster given by --router, else $ORDERSTORE_ROUTER
+ * (comma-separated), else --dir DIR (DIR/routers). On failure prints why and returns
+ * the exit status (2 when no cluster was named, 1/3 otherwise); 0 on success.
+ */
+int cli_open(cli_ctx *ctx, const char *cmd, ostore_client **out);
+
+/**
+ * cli_read_file - read all of @path ("-" = stdin) into a malloc'ed buffer with a NUL
+ * after the end (not counted in *len). Returns 0 or an errno value.
+ */
+int cli_read_file(const char *path, char **data, size_t *len);
+
+/**
+ * cli_ping - send a wire PING frame over an nng REQ socket to @url and wait for the
+ * answer, trying again until @timeout_ms passes. Returns OSTORE_OK when answered,
+ * OSTORE_ETIMEDOUT, OSTORE_ECONNECT (bad URL), OSTORE_ENOMEM.
+ */
+int cli_ping(const char *url, uint32_t timeout_ms);
+
+/* ---- process helpers of `local` (orderstore_proc.c) ---- */
+
+/** cli_mkdir_p - mkdir -p @path (0755). Returns 0 or an errno value. */
+int cli_mkdir_p(const char *path);
+/** cli_file_exists - whether stat(@path) succeeds. */
+bool cli_file_exists(const char *path);
+/** cli_read_pidfile - the PID in @path; 0 when absent or unreadable. */
+pid_t cli_read_pidfile(const char *path);
+/** cli_write_pidfile - write "PID\n" to @path. Returns 0 or an errno value. */
+int cli_write_pidfile(const char *path, pid_t pid);
+/** cli_proc_is_ours - whether @pid is alive (not a zombie) and its command line names
+ *  orderstore and the cluster directory @dir (so a recycled PID is never signalled). */
+bool cli_proc_is_ours(pid_t pid, const char *dir);
+/** cli_print_log_tail - print the last @lines lines of @path to stderr. */
+void cli_print_log_tail(const char *name, const char *path, int lines);
+/** cli_url_port - port of a "tcp://HOST:PORT" URL, host copied to @host; -1 otherwise. */
+int cli_url_port(const char *url, char *host, size_t hostlen);
+/** cli_port_free - whether @url's TCP port can be bound now (bind only, never connect). */
+bool cli_port_free(const char *url);
+/** cli_find_bin - path of binary @file: $@env, else next to this program, else in
+ *  ../@subdir relative to it (build tree). Returns 0, or -1 after printing why. */
+int cli_find_bin(const char *env, const char *file, const char *subdir, char *out, size_t outlen);
+/** cli_spawn_detached - fork + setsid + exec @argv (NULL-terminated) with stdin from
+ *  /dev/null and stdout+stderr appended to @log. The child stays our child until this
+ *  process exits (reap with waitpid). Returns the PID, or -1 after printing why (exec
+ *  errors included). */
+pid_t cli_spawn_detached(const char *const argv[], const char *log);
+
+/* Subcommands. */
+int cli_cmd_local(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_put(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_get(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_del(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_import(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_export(cli_ctx *ctx, int argc, char **argv);
+
+#endif /* OS_CLI_H */
