@@ -1,0 +1,288 @@
+/*
+ * main.c - orderstore-node: options, start-up, signals, orderly shutdown.
+ *
+ *   parse options ─▶ open store (DIR, node id check) ─▶ adopt --map if newer ─▶ writer
+ *   thread ─▶ REP socket + contexts ─▶ wait for SIGINT/SIGTERM ─▶ close listener ─▶
+ *   writer finishes the queue (commit + replies) ─▶ wait for replies to leave ─▶ close
+ *   socket ─▶ close LMDB ─▶ exit 0
+ *
+ * Options are one table (name, argument, help, range, default); each value goes through
+ * os_parse_u64 against the table's range. Bad usage prints one message naming the option
+ * and exits with status 2; a runtime failure (store, listen) exits with status 1.
+ * SIGINT/SIGTERM are blocked in every thread and taken by sigwait() in the main thread,
+ * so no handler runs inside nng or LMDB code.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+#include <nng/nng.h>
+
+#include "log.h"
+#include "map.h"
+#include "node.h"
+#include "nodemap.h"
+#include "ostore_version.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+#include "writer.h"
+
+#define MIB (1024ull * 1024ull)
+
+typedef struct node_config {
+	uint64_t id;
+	const char *listen;
+	const char *data;
+	const char *map_file;
+	uint64_t no_sync;
+	uint64_t contexts;
+	uint64_t max_value;
+	uint64_t map_size_mib;
+	uint64_t max_map_size_mib;
+	const char *log_level;
+} node_config;
+
+enum opt_type { OPT_U64, OPT_STR, OPT_FLAG };
+
+typedef struct opt_def {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	bool required;
+	uint64_t min, max, def;
+	const char *arg, *help;
+} opt_def;
+
+#define CFG(f) offsetof(node_config, f)
+static const opt_def opts[] = {
+	{"id", OPT_U64, CFG(id), true, 0, OS_MAP_MAX_IDS - 1, 0, "N", "node id in the cluster map"},
+	{"listen", OPT_STR, CFG(listen), true, 0, 0, 0, "URL", "nng address, e.g. tcp://127.0.0.1:7101"},
+	{"data", OPT_STR, CFG(data), true, 0, 0, 0, "DIR", "LMDB directory (created if missing)"},
+	{"map", OPT_STR, CFG(map_file), false, 0, 0, 0, "FILE",
+	 "cluster map JSON, adopted if newer than the stored one"},
+	{"no-sync", OPT_FLAG, CFG(no_sync), false, 0, 1, 0, NULL,
+	 "do not fsync commits (a crash may lose the last acknowledged writes)"},
+	{"contexts", OPT_U64, CFG(contexts), false, 1, 1024, 64, "N", "concurrent requests (nng contexts)"},
+	{"max-value", OPT_U64, CFG(max_value), false, 0, OSTORE_MAX_VALUE_LIMIT,
+	 OSTORE_DEFAULT_MAX_VALUE, "BYTES", "largest value accepted"},
+	{"map-size", OPT_U64, CFG(map_size_mib), false, 1, 1u << 20, 256, "MiB", "initial LMDB map size"},
+	{"max-map-size", OPT_U64, CFG(max_map_size_mib), false, 1, 1u << 20, 65536, "MiB",
+	 "LMDB map size limit; past it writes answer OSTORE_EFULL"},
+	{"log-level", OPT_STR, CFG(log_level), false, 0, 0, 0, "LEVEL", "debug|info|warn|error (default info)"},
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: orderstore-node --id N --listen URL --data DIR [options]\n\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
+		         opts[i].arg ? opts[i].arg : "");
+		fprintf(f, "  %-22s %s", left, opts[i].help);
+		if (opts[i].type == OPT_U64 && !opts[i].required)
+			fprintf(f, " (default %llu)", (unsigned long long)opts[i].def);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "  %-22s %s\n  %-22s %s\n", "--help", "show this help", "--version",
+	        "show the version");
+}
+
+static int bad_usage(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "orderstore-node: ");
+	fprintf(stderr, fmt, a, b);
+	fprintf(stderr, "\nTry 'orderstore-node --help'.\n");
+	return 2;
+}
+
+/* Returns -1 to go on, or an exit status (0 for --help/--version, 2 for bad usage). */
+static int parse_args(int argc, char **argv, node_config *cfg)
+{
+	bool seen[NOPTS] = {false};
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opts[i].type != OPT_STR)
+			*(uint64_t *)((char *)cfg + opts[i].offset) = opts[i].def;
+	for (int a = 1; a < argc; a++) {
+		const char *arg = argv[a];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(arg, "--version") == 0) {
+			printf("orderstore-node %s (LMDB %d.%d.%d, nng %s)\n", OSTORE_VERSION,
+			       MDB_VERSION_MAJOR, MDB_VERSION_MINOR, MDB_VERSION_PATCH, nng_version());
+			return 0;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			return bad_usage("unexpected argument '%s'%s", arg, "");
+		const char *name = arg + 2, *eq = strchr(name, '=');
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		size_t k = 0;
+		while (k < NOPTS && !(strlen(opts[k].name) == nlen && strncmp(opts[k].name, name, nlen) == 0))
+			k++;
+		if (k == NOPTS)
+			return bad_usage("unknown option '%s'%s", arg, "");
+		const opt_def *o = &opts[k];
+		void *field = (char *)cfg + o->offset;
+		if (seen[k])
+			return bad_usage("option --%s given twice%s", o->name, "");
+		seen[k] = true;
+		if (o->type == OPT_FLAG) {
+			if (eq)
+				return bad_usage("option --%s takes no value%s", o->name, "");
+			*(uint64_t *)field = 1;
+			continue;
+		}
+		const char *val = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+		if (val == NULL)
+			return bad_usage("option --%s needs a value%s", o->name, "");
+		if (o->type == OPT_STR) {
+			if (*val == '\0')
+				return bad_usage("option --%s needs a non-empty value%s", o->name, "");
+			*(const char **)field = val;
+		} else if (os_parse_u64(val, o->min, o->max, (uint64_t *)field) != 0) {
+			char range[64];
+			snprintf(range, sizeof(range), "%llu..%llu", (unsigned long long)o->min,
+			         (unsigned long long)o->max);
+			fprintf(stderr, "orderstore-node: bad value '%s' for --%s: expected a number in %s\n"
+			        "Try 'orderstore-node --help'.\n", val, o->name, range);
+			return 2;
+		}
+	}
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opts[i].required && !seen[i])
+			return bad_usage("missing required option --%s%s", opts[i].name, "");
+	if (cfg->max_map_size_mib < cfg->map_size_mib)
+		return bad_usage("--max-map-size must be at least --map-size%s%s", "", "");
+	if (cfg->log_level != NULL && os_log_parse_level(cfg->log_level) < 0)
+		return bad_usage("bad --log-level '%s': expected debug|info|warn|error%s",
+		                 cfg->log_level, "");
+	return -1;
+}
+
+/* Loads --map FILE and makes it durable and current if newer than the stored map.
+ * Returns OSTORE_OK or an error (logged). Runs before the writer thread exists. */
+static int adopt_map_file(node_store *st, const char *path, os_map **cur)
+{
+	char err[256] = "";
+	os_map *m = NULL;
+	int rc = os_map_load_file(path, &m, err, sizeof(err));
+	if (rc != OSTORE_OK) {
+		OS_ERROR("msg=\"cannot load map file\" path=%s err=\"%s\"", path, err);
+		return rc;
+	}
+	if (*cur != NULL && (*cur)->cluster_id != m->cluster_id) {
+		OS_ERROR("msg=\"map file belongs to another cluster\" path=%s stored=%016llx file=%016llx",
+		         path, (unsigned long long)(*cur)->cluster_id, (unsigned long long)m->cluster_id);
+		os_map_unref(m);
+		return OSTORE_EINVAL;
+	}
+	if (*cur != NULL && m->epoch <= (*cur)->epoch) {
+		OS_INFO("msg=\"map file not newer than the stored map\" file_epoch=%llu epoch=%llu",
+		        (unsigned long long)m->epoch, (unsigned long long)(*cur)->epoch);
+		os_map_unref(m);
+		return OSTORE_OK;
+	}
+	for (;;) {
+		MDB_txn *txn;
+		if ((rc = node_store_write_begin(st, &txn)) != OSTORE_OK)
+			break;
+		if ((rc = node_store_put_map(st, txn, m)) == OSTORE_OK)
+			rc = node_store_commit(st, txn, node_store_lsn(st));
+		else
+			node_store_abort(st, txn);
+		if (rc != OSTORE_EFULL || (rc = node_store_grow(st)) != OSTORE_OK)
+			break;
+	}
+	if (rc != OSTORE_OK) {
+		os_map_unref(m);
+		return rc;
+	}
+	OS_INFO("msg=\"adopted map file\" path=%s epoch=%llu", path, (unsigned long long)m->epoch);
+	os_map_unref(*cur);
+	*cur = m;
+	return OSTORE_OK;
+}
+
+int main(int argc, char **argv)
+{
+	node_config cfg = {0};
+	int rc = parse_args(argc, argv, &cfg);
+	if (rc >= 0)
+		return rc;
+	os_log_set_component("node");
+	if (cfg.log_level != NULL)
+		os_log_set_level((os_log_level)os_log_parse_level(cfg.log_level));
+
+	/* Block the shutdown signals before any thread exists; main takes them by sigwait. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	node_store_opts so = {
+		.dir = cfg.data,
+		.node_id = (uint32_t)cfg.id,
+		.no_sync = cfg.no_sync != 0,
+		.map_size = cfg.map_size_mib * MIB,
+		.max_map_size = cfg.max_map_size_mib * MIB,
+		.max_readers = cfg.contexts + 64 > 126 ? (unsigned)cfg.contexts + 64 : 126,
+	};
+	node_env env = {.id = (uint16_t)cfg.id, .max_value = (uint32_t)cfg.max_value};
+	os_map *map = NULL;
+	node_server *srv = NULL;
+	int exit_code = 1;
+	if (node_store_open(&so, &env.store, &map) != OSTORE_OK)
+		goto out;
+	if (cfg.map_file != NULL && adopt_map_file(env.store, cfg.map_file, &map) != OSTORE_OK)
+		goto out;
+	if ((env.maps = node_maps_create()) == NULL)
+		goto out;
+	node_maps_install(env.maps, map);
+	map = NULL;
+	if (node_writer_create(&env, &env.writer) != OSTORE_OK) {
+		OS_ERROR("msg=\"cannot start writer thread\"");
+		goto out;
+	}
+	node_server_opts sv = {
+		.url = cfg.listen,
+		.contexts = (unsigned)cfg.contexts,
+		.recv_max = OS_FRAME_MAX_DEFAULT, /* >= max-value + 1 MiB for any max-value */
+	};
+	if (node_server_create(&env, &sv, &srv) != OSTORE_OK)
+		goto out;
+	OS_INFO("msg=\"started\" id=%u addr=%s data=%s epoch=%llu lsn=%llu sync=%s version=%s",
+	        env.id, cfg.listen, cfg.data, (unsigned long long)node_maps_epoch(env.maps),
+	        (unsigned long long)node_store_lsn(env.store), cfg.no_sync ? "off" : "on",
+	        OSTORE_VERSION);
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	OS_INFO("msg=\"stopping\" signal=%d", sig);
+	node_server_stop_accepting(srv);
+	node_writer_stop(env.writer); /* commits and answers everything queued */
+	unsigned busy = node_server_drain(srv, 5000);
+	if (busy > 0)
+		OS_WARN("msg=\"replies still in flight at shutdown\" contexts=%u", busy);
+	exit_code = 0;
+out:
+	node_server_destroy(srv);
+	node_writer_destroy(env.writer);
+	node_maps_destroy(env.maps);
+	os_map_unref(map);
+	uint64_t lsn = env.store != NULL ? node_store_lsn(env.store) : 0;
+	node_store_close(env.store);
+	if (exit_code == 0)
+		OS_INFO("msg=\"stopped\" id=%u lsn=%llu", env.id, (unsigned long long)lsn);
+	return exit_code;
+}

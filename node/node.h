@@ -1,0 +1,24 @@
+/*
+ * node.h - the parts of one running orderstore-node, shared by its modules (internal to
+ * node/). main.c creates them in order (store, maps, writer, server) and destroys them in
+ * reverse; the other modules only borrow them.
+ */
+#ifndef NODE_NODE_H
+#define NODE_NODE_H
+
+#include <stdint.h>
+
+#include "nodemap.h"
+#include "store.h"
+
+typedef struct node_writer node_writer;
+
+typedef struct node_env {
+	uint16_t id;          /* this node's id in the cluster map */
+	uint32_t max_value;   /* largest value accepted, bytes */
+	node_store *store;
+	node_maps *maps;
+	node_writer *writer;
+} node_env;
+
+#endif /* NODE_NODE_H */

@@ -1,0 +1,417 @@
+/*
+ * store.c - LMDB environment of the node: open/check, reads, the writer's write
+ * transactions, and map growth.
+ *
+ *   nng callbacks ──rdlock── read txn (GET, SCAN, STATS) ──unlock
+ *   writer thread ── write txn ── put/del ... ── commit (sync) ──┐
+ *                      │ MDB_MAP_FULL                           │
+ *                      └─ abort ── wrlock ── set_mapsize(x2) ── unlock ── retry
+ *
+ * The rwlock prefers writers so that a stream of reads cannot starve a growth. LMDB
+ * error codes never leave this file: they are logged with mdb_strerror() and the name of
+ * the operation, and mapped to OSTORE_EFULL / OSTORE_ESTORAGE.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "slot.h"
+
+#define META_LSN "lsn"
+#define META_MAP "map"
+#define META_NODE_ID "node_id"
+#define VERSION_SIZE 8u
+
+struct node_store {
+	MDB_env *env;
+	MDB_dbi orders, meta;
+	pthread_rwlock_t grow_lock; /* read mode around read txns; write mode to resize */
+	_Atomic uint64_t lsn;        /* last committed LSN */
+	uint64_t max_map_size;
+	int lock_fd;
+	os_buf scratch; /* writer-owned: value staging */
+};
+
+static int store_err(const char *what, int rc)
+{
+	if (rc == MDB_MAP_FULL) {
+		OS_DEBUG("msg=\"lmdb map full\" op=%s", what);
+		return OSTORE_EFULL;
+	}
+	OS_ERROR("msg=\"lmdb error\" op=%s err=\"%s\"", what, mdb_strerror(rc));
+	return OSTORE_ESTORAGE;
+}
+
+static MDB_val mval(const void *p, size_t n)
+{
+	MDB_val v = {.mv_size = n, .mv_data = (void *)p};
+	return v;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+	if (n == 0 || n >= sizeof(path))
+		return -1;
+	memcpy(path, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		char c = path[i];
+		path[i] = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return -1;
+		path[i] = c;
+	}
+	struct stat sb;
+	return (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) ? 0 : -1;
+}
+
+static int store_lock_dir(node_store *st, const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/node.lock", dir);
+	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (st->lock_fd < 0) {
+		OS_ERROR("msg=\"cannot open lock file\" path=%s err=\"%s\"", path, strerror(errno));
+		return OSTORE_EIO;
+	}
+	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		OS_ERROR("msg=\"data directory in use by another process\" dir=%s err=\"%s\"", dir,
+		         strerror(errno));
+		return OSTORE_EINVAL;
+	}
+	return OSTORE_OK;
+}
+
+/* Reads node_id / lsn / map, writes node_id on first use. Runs in the open's txn. */
+static int store_check_meta(node_store *st, MDB_txn *txn, uint32_t node_id, os_map **map_out)
+{
+	MDB_val k = mval(META_NODE_ID, strlen(META_NODE_ID)), v;
+	int rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		uint8_t b[4];
+		os_st32(b, node_id);
+		v = mval(b, sizeof(b));
+		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0)
+			return store_err("put node_id", rc);
+	} else if (rc != 0) {
+		return store_err("get node_id", rc);
+	} else if (v.mv_size != 4 || os_ld32(v.mv_data) != node_id) {
+		OS_ERROR("msg=\"data directory belongs to another node\" stored_id=%u id=%u",
+		         v.mv_size == 4 ? os_ld32(v.mv_data) : 0xFFFFFFFFu, node_id);
+		return OSTORE_EINVAL;
+	}
+
+	k = mval(META_LSN, strlen(META_LSN));
+	rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		atomic_store(&st->lsn, os_ld64(v.mv_data));
+	else if (rc != MDB_NOTFOUND)
+		return rc != 0 ? store_err("get lsn", rc) : store_err("lsn record size", MDB_CORRUPTED);
+
+	*map_out = NULL;
+	k = mval(META_MAP, strlen(META_MAP));
+	rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == 0) {
+		int st2 = os_map_decode(v.mv_data, v.mv_size, map_out);
+		if (st2 != OSTORE_OK) {
+			OS_ERROR("msg=\"stored cluster map is invalid\" err=\"%s\"", ostore_strerror(st2));
+			return OSTORE_ESTORAGE;
+		}
+	} else if (rc != MDB_NOTFOUND) {
+		return store_err("get map", rc);
+	}
+	return OSTORE_OK;
+}
+
+static int store_open_env(node_store *st, const node_store_opts *o)
+{
+	int rc;
+	if ((rc = mdb_env_create(&st->env)) != 0)
+		return store_err("env_create", rc);
+	if ((rc = mdb_env_set_maxreaders(st->env, o->max_readers)) != 0)
+		return store_err("set_maxreaders", rc);
+	if ((rc = mdb_env_set_maxdbs(st->env, 4)) != 0)
+		return store_err("set_maxdbs", rc);
+	if ((rc = mdb_env_set_mapsize(st->env, (size_t)o->map_size)) != 0)
+		return store_err("set_mapsize", rc);
+	unsigned flags = MDB_NOTLS | (o->no_sync ? MDB_NOSYNC : 0);
+	if ((rc = mdb_env_open(st->env, o->dir, flags, 0644)) != 0)
+		return store_err("env_open", rc);
+	int dead = 0;
+	if ((rc = mdb_reader_check(st->env, &dead)) != 0)
+		return store_err("reader_check", rc);
+	if (dead > 0)
+		OS_WARN("msg=\"cleared stale reader slots\" count=%d", dead);
+	return OSTORE_OK;
+}
+
+int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_map)
+{
+	*stored_map = NULL;
+	if (mkdir_p(o->dir) != 0) {
+		OS_ERROR("msg=\"cannot create data directory\" dir=%s err=\"%s\"", o->dir,
+		         strerror(errno));
+		return OSTORE_EIO;
+	}
+	node_store *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return OSTORE_ENOMEM;
+	st->lock_fd = -1;
+	st->max_map_size = o->max_map_size;
+	atomic_init(&st->lsn, 0);
+	os_buf_init(&st->scratch);
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	int err = pthread_rwlock_init(&st->grow_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	if (err != 0) {
+		free(st);
+		return OSTORE_ENOMEM;
+	}
+
+	int rc = store_lock_dir(st, o->dir);
+	if (rc == OSTORE_OK)
+		rc = store_open_env(st, o);
+	MDB_txn *txn = NULL;
+	if (rc == OSTORE_OK) {
+		int mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
+		if (mrc != 0)
+			rc = store_err("txn_begin", mrc);
+	}
+	if (rc == OSTORE_OK) {
+		int mrc = mdb_dbi_open(txn, "orders", MDB_CREATE, &st->orders);
+		if (mrc == 0)
+			mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
+		rc = mrc != 0 ? store_err("dbi_open", mrc) : store_check_meta(st, txn, o->node_id, stored_map);
+		if (rc == OSTORE_OK) {
+			mrc = mdb_txn_commit(txn);
+			if (mrc != 0)
+				rc = store_err("commit (open)", mrc);
+		} else {
+			mdb_txn_abort(txn);
+		}
+	}
+	if (rc != OSTORE_OK) {
+		os_map_unref(*stored_map);
+		*stored_map = NULL;
+		node_store_close(st);
+		return rc;
+	}
+	*out = st;
+	return OSTORE_OK;
+}
+
+void node_store_close(node_store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->env != NULL)
+		mdb_env_close(st->env); /* also closes the DBI handles */
+	if (st->lock_fd >= 0)
+		close(st->lock_fd); /* releases the flock */
+	pthread_rwlock_destroy(&st->grow_lock);
+	os_buf_fini(&st->scratch);
+	free(st);
+}
+
+uint64_t node_store_lsn(const node_store *st)
+{
+	return atomic_load(&((node_store *)st)->lsn);
+}
+
+int node_store_read_begin(node_store *st, MDB_txn **txn)
+{
+	pthread_rwlock_rdlock(&st->grow_lock);
+	int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+	if (rc != 0) {
+		pthread_rwlock_unlock(&st->grow_lock);
+		return store_err("txn_begin (read)", rc);
+	}
+	return OSTORE_OK;
+}
+
+void node_store_read_end(node_store *st, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&st->grow_lock);
+}
+
+int node_store_get(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
+                   size_t id_len, const uint8_t **value, size_t *value_len, uint64_t *version)
+{
+	uint8_t key[OS_KEY_MAX];
+	MDB_val k = mval(key, os_key_make(key, slot, id, id_len)), v;
+	int rc = mdb_get(txn, st->orders, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return OSTORE_ENOTFOUND;
+	if (rc != 0)
+		return store_err("get", rc);
+	if (v.mv_size < VERSION_SIZE) {
+		OS_ERROR("msg=\"corrupt order record\" slot=%u size=%zu", slot, v.mv_size);
+		return OSTORE_ESTORAGE;
+	}
+	*version = os_ld64(v.mv_data);
+	*value = (const uint8_t *)v.mv_data + VERSION_SIZE;
+	*value_len = v.mv_size - VERSION_SIZE;
+	return OSTORE_OK;
+}
+
+int node_store_scan(node_store *st, MDB_txn *txn, uint16_t slot_begin, const uint8_t *after,
+                    size_t after_len, uint16_t slot_end, node_scan_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, st->orders, &cur);
+	if (rc != 0)
+		return store_err("cursor_open", rc);
+	uint8_t start[OS_KEY_MAX];
+	size_t start_len = os_key_make(start, slot_begin, after, after_len);
+	MDB_val k = mval(start, start_len), v;
+	int result = OSTORE_OK;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0) {
+		if (k.mv_size < 3 || v.mv_size < VERSION_SIZE) {
+			OS_ERROR("msg=\"corrupt order record\" key_len=%zu value_len=%zu", k.mv_size,
+			         v.mv_size);
+			result = OSTORE_ESTORAGE;
+			break;
+		}
+		const uint8_t *kp = k.mv_data;
+		uint16_t slot = os_key_slot(kp);
+		if (slot >= slot_end)
+			break;
+		bool skip = after_len > 0 && k.mv_size == start_len && memcmp(kp, start, start_len) == 0;
+		if (!skip && !fn(arg, slot, kp + 2, k.mv_size - 2, (const uint8_t *)v.mv_data + VERSION_SIZE,
+		                 v.mv_size - VERSION_SIZE, os_ld64(v.mv_data)))
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND && result == OSTORE_OK)
+		result = store_err("cursor_get", rc);
+	mdb_cursor_close(cur);
+	return result;
+}
+
+int node_store_stats_get(node_store *st, MDB_txn *txn, node_store_stats *out)
+{
+	MDB_stat so, sm;
+	MDB_envinfo info;
+	int rc = mdb_stat(txn, st->orders, &so);
+	if (rc == 0)
+		rc = mdb_stat(txn, st->meta, &sm);
+	if (rc != 0)
+		return store_err("stat", rc);
+	if ((rc = mdb_env_info(st->env, &info)) != 0)
+		return store_err("env_info", rc);
+	out->orders = so.ms_entries;
+	out->bytes_used = (uint64_t)(so.ms_leaf_pages + so.ms_branch_pages + so.ms_overflow_pages +
+	                             sm.ms_leaf_pages + sm.ms_branch_pages + sm.ms_overflow_pages) *
+	                  so.ms_psize;
+	out->map_size = info.me_mapsize;
+	return OSTORE_OK;
+}
+
+int node_store_write_begin(node_store *st, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(st->env, NULL, 0, txn);
+	return rc != 0 ? store_err("txn_begin (write)", rc) : OSTORE_OK;
+}
+
+int node_store_put(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
+                   size_t id_len, uint64_t version, const uint8_t *value, size_t value_len)
+{
+	uint8_t key[OS_KEY_MAX];
+	MDB_val k = mval(key, os_key_make(key, slot, id, id_len));
+	/* MDB_RESERVE: LMDB hands out the space and we fill it, no staging copy. */
+	MDB_val v = mval(NULL, VERSION_SIZE + value_len);
+	int rc = mdb_put(txn, st->orders, &k, &v, MDB_RESERVE);
+	if (rc != 0)
+		return store_err("put", rc);
+	os_st64(v.mv_data, version);
+	if (value_len > 0)
+		memcpy((uint8_t *)v.mv_data + VERSION_SIZE, value, value_len);
+	return OSTORE_OK;
+}
+
+int node_store_del(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
+                   size_t id_len)
+{
+	uint8_t key[OS_KEY_MAX];
+	MDB_val k = mval(key, os_key_make(key, slot, id, id_len));
+	int rc = mdb_del(txn, st->orders, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return OSTORE_ENOTFOUND;
+	return rc != 0 ? store_err("del", rc) : OSTORE_OK;
+}
+
+int node_store_put_map(node_store *st, MDB_txn *txn, const os_map *m)
+{
+	os_buf_reset(&st->scratch);
+	if (os_map_encode(m, &st->scratch) != OSTORE_OK || st->scratch.oom)
+		return OSTORE_ENOMEM;
+	MDB_val k = mval(META_MAP, strlen(META_MAP));
+	MDB_val v = mval(st->scratch.data, st->scratch.len);
+	int rc = mdb_put(txn, st->meta, &k, &v, 0);
+	return rc != 0 ? store_err("put map", rc) : OSTORE_OK;
+}
+
+int node_store_commit(node_store *st, MDB_txn *txn, uint64_t lsn)
+{
+	int rc;
+	if (lsn != atomic_load(&st->lsn)) {
+		uint8_t b[8];
+		os_st64(b, lsn);
+		MDB_val k = mval(META_LSN, strlen(META_LSN)), v = mval(b, sizeof(b));
+		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0) {
+			mdb_txn_abort(txn);
+			return store_err("put lsn", rc);
+		}
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return store_err("commit", rc);
+	atomic_store(&st->lsn, lsn);
+	return OSTORE_OK;
+}
+
+void node_store_abort(node_store *st, MDB_txn *txn)
+{
+	(void)st;
+	mdb_txn_abort(txn);
+}
+
+int node_store_grow(node_store *st)
+{
+	MDB_envinfo info;
+	int rc = mdb_env_info(st->env, &info);
+	if (rc != 0)
+		return store_err("env_info", rc);
+	uint64_t cur = info.me_mapsize;
+	if (cur >= st->max_map_size) {
+		OS_ERROR("msg=\"storage full: map size at its maximum\" map_size=%llu",
+		         (unsigned long long)cur);
+		return OSTORE_EFULL;
+	}
+	uint64_t next = cur * 2 > st->max_map_size ? st->max_map_size : cur * 2;
+	pthread_rwlock_wrlock(&st->grow_lock);
+	rc = mdb_env_set_mapsize(st->env, (size_t)next);
+	pthread_rwlock_unlock(&st->grow_lock);
+	if (rc != 0)
+		return store_err("set_mapsize", rc);
+	OS_INFO("msg=\"grew lmdb map\" from=%llu to=%llu", (unsigned long long)cur,
+	        (unsigned long long)next);
+	return OSTORE_OK;
+}

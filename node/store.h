@@ -1,0 +1,139 @@
+/*
+ * store.h - the node's LMDB environment (internal to node/).
+ *
+ * One environment per process (--data DIR), opened once with MDB_NOTLS, with two DBIs:
+ *   "orders": key = os_key_make(slot, id) (slot big-endian, then the ID bytes);
+ *             value = u64 version (little-endian) + value bytes.
+ *   "meta":   "lsn" (u64 LE, the shard's last LSN), "map" (os_map_encode blob),
+ *             "node_id" (u32 LE; a directory belongs to one node id for life).
+ * DIR/node.lock is held with flock() while the store is open, so a second process
+ * cannot open the same directory (LMDB would allow it and the LSNs would diverge).
+ *
+ * Every LMDB error is translated here: MDB_MAP_FULL -> OSTORE_EFULL, anything else ->
+ * OSTORE_ESTORAGE, logged with mdb_strerror() and the operation.
+ *
+ * Map growth: write transactions that fail with OSTORE_EFULL must be aborted; then the
+ * writer calls node_store_grow(), which doubles the map size (up to the configured
+ * maximum) while holding the reader rwlock in write mode, and retries. Readers bracket
+ * each read transaction with node_store_read_begin()/node_store_read_end(), which hold
+ * the rwlock in read mode, so mdb_env_set_mapsize() never runs while a transaction of
+ * this process is open.
+ *
+ * Thread safety: read functions from any thread (each with its own read transaction);
+ * write functions (node_store_write_begin ... node_store_commit, node_store_grow) only
+ * from the single writer thread (or during start-up before any other thread runs).
+ */
+#ifndef NODE_STORE_H
+#define NODE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "map.h"
+
+typedef struct node_store node_store;
+
+typedef struct node_store_opts {
+	const char *dir;        /* created (with parents) if missing */
+	uint32_t node_id;       /* must match a stored node_id */
+	bool no_sync;           /* MDB_NOSYNC: a crash may lose the last commits */
+	uint64_t map_size;      /* initial LMDB map size, bytes */
+	uint64_t max_map_size;  /* growth limit, bytes (>= map_size) */
+	unsigned max_readers;   /* reader slots (>= 126) */
+} node_store_opts;
+
+/** Usage numbers for STATS. */
+typedef struct node_store_stats {
+	uint64_t orders;     /* entries of "orders" */
+	uint64_t bytes_used; /* pages in use of both DBIs times the page size */
+	uint64_t map_size;   /* current LMDB map size */
+} node_store_stats;
+
+/**
+ * node_store_open - open (creating if needed) the store in @o->dir.
+ * @out: receives the store on success; untouched on failure.
+ * @stored_map: receives the stored map (a reference the caller owns) or NULL if none.
+ * Returns OSTORE_OK; OSTORE_EINVAL (DIR belongs to another node id, or is locked by
+ * another process); OSTORE_EIO (cannot create DIR); OSTORE_ESTORAGE (LMDB error);
+ * OSTORE_ENOMEM. Every failure is logged with its cause.
+ */
+int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_map);
+/** node_store_close - close the environment and release the lock. No transaction may be
+ *  open. NULL is ignored. */
+void node_store_close(node_store *st);
+
+/** node_store_lsn - the last committed LSN. Any thread. */
+uint64_t node_store_lsn(const node_store *st);
+
+/**
+ * node_store_read_begin - take the reader lock and begin a read-only transaction.
+ * Returns OSTORE_OK (*@txn set; end it with node_store_read_end) or OSTORE_ESTORAGE
+ * (lock released, nothing to end).
+ */
+int node_store_read_begin(node_store *st, MDB_txn **txn);
+/** node_store_read_end - abort the read transaction and release the reader lock. */
+void node_store_read_end(node_store *st, MDB_txn *txn);
+
+/**
+ * node_store_get - look up order (@slot, @id) in @txn (read or write transaction).
+ * On OSTORE_OK *@value and *@value_len point into the map (valid until the transaction ends
+ * or, in a write transaction, until the next write) and *@version is set.
+ * Returns OSTORE_OK, OSTORE_ENOTFOUND, OSTORE_ESTORAGE (also for a corrupt record).
+ */
+int node_store_get(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
+                   size_t id_len, const uint8_t **value, size_t *value_len, uint64_t *version);
+
+/**
+ * Visitor of node_store_scan: one order (pointers valid only during the call). Returns
+ * true to continue, false to stop.
+ */
+typedef bool (*node_scan_fn)(void *arg, uint16_t slot, const uint8_t *id, size_t id_len,
+                             const uint8_t *value, size_t value_len, uint64_t version);
+/**
+ * node_store_scan - visit orders with key > (@slot_begin, @after) (>= the slot's start
+ * when @after_len is 0) and slot < @slot_end, in key order, until @fn returns false.
+ * Returns OSTORE_OK or OSTORE_ESTORAGE.
+ */
+int node_store_scan(node_store *st, MDB_txn *txn, uint16_t slot_begin, const uint8_t *after,
+                    size_t after_len, uint16_t slot_end, node_scan_fn fn, void *arg);
+
+/** node_store_stats - usage numbers within read transaction @txn. Returns OSTORE_OK or
+ *  OSTORE_ESTORAGE. */
+int node_store_stats_get(node_store *st, MDB_txn *txn, node_store_stats *out);
+
+/* ---- writer thread only ---- */
+
+/** node_store_write_begin - begin the write transaction. OSTORE_OK or OSTORE_ESTORAGE. */
+int node_store_write_begin(node_store *st, MDB_txn **txn);
+/** node_store_put - store (@slot, @id) = @version + @value. Returns OSTORE_OK,
+ *  OSTORE_EFULL (map full: abort, node_store_grow, retry) or OSTORE_ESTORAGE; after an
+ *  error the transaction can only be aborted. */
+int node_store_put(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
+                   size_t id_len, uint64_t version, const uint8_t *value, size_t value_len);
+/** node_store_del - delete (@slot, @id). Returns OSTORE_OK, OSTORE_ENOTFOUND,
+ *  OSTORE_EFULL or OSTORE_ESTORAGE as node_store_put. */
+int node_store_del(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
+                   size_t id_len);
+/** node_store_put_map - store @m as the "map" meta record. Errors as node_store_put,
+ *  plus OSTORE_ENOMEM. */
+int node_store_put_map(node_store *st, MDB_txn *txn, const os_map *m);
+/**
+ * node_store_commit - write @lsn as the "lsn" meta record (when it changed) and commit.
+ * The transaction is gone afterwards whatever the result. On OSTORE_OK the commit is
+ * durable (synced unless no_sync) and node_store_lsn() returns @lsn.
+ * Returns OSTORE_OK, OSTORE_EFULL (grow and redo the whole transaction), OSTORE_ESTORAGE.
+ */
+int node_store_commit(node_store *st, MDB_txn *txn, uint64_t lsn);
+/** node_store_abort - abort the write transaction. Cannot fail. */
+void node_store_abort(node_store *st, MDB_txn *txn);
+/**
+ * node_store_grow - double the map size, capped at the maximum. The writer must have no
+ * transaction open. Blocks readers for the duration of mdb_env_set_mapsize().
+ * Returns OSTORE_OK (grown), OSTORE_EFULL (already at the maximum), OSTORE_ESTORAGE.
+ */
+int node_store_grow(node_store *st);
+
+#endif /* NODE_STORE_H */

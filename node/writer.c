@@ -1,0 +1,435 @@
+/*
+ * writer.c - group commit: one thread, one write transaction per batch of queued frames.
+ *
+ *   callbacks ──submit──▶ [queue] ──▶ writer: take batch ─▶ txn begin
+ *                                       for each item: dedup? owner? apply (LSN++)
+ *                                     ─▶ put "lsn" ─▶ commit (fsync) ─▶ remember request IDs
+ *                                     ─▶ done(job) for each job (nng_ctx_send)
+ *
+ * Versions: every applied PUT, CAS and successful DEL takes the shard's next LSN; the LSN
+ * lives in the writer while a transaction runs and is made durable with it ("lsn" meta
+ * record in the same transaction). A failed or retried transaction rolls the LSN back.
+ *
+ * Dedup: a write with seq != 0 is first looked up in the table of committed request IDs
+ * (dedup.c), then in the batch's own pending IDs (a retry can land in the same batch as
+ * its original); a hit answers the remembered first result and applies nothing. Results
+ * of applied writes enter the table only after their commit succeeded, so a failed batch
+ * leaves no trace. Items answered EMOVED/ENOMAP were not applied and are not remembered.
+ *
+ * MDB_MAP_FULL: the transaction is aborted, the map grown (store.c) and the whole batch
+ * redone from its start; at the maximum size every item of the batch answers
+ * OSTORE_EFULL. Any other storage error answers OSTORE_ESTORAGE for every item.
+ *
+ * MAP_SET jobs run alone in their own transaction, so all items of a batch are checked
+ * against one map, and writes queued after a MAP_SET see the new map.
+ */
+#include "writer.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dedup.h"
+#include "log.h"
+#include "slot.h"
+
+/* Pending request IDs of the running batch: open addressing, rebuilt per attempt. */
+typedef struct pend_entry {
+	uint64_t client_id, seq; /* seq 0 = empty */
+	node_dedup_result res;
+} pend_entry;
+
+struct node_writer {
+	node_env *env;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	node_job *head, *tail; /* queue, guarded by mu */
+	bool stopping;         /* guarded by mu */
+
+	/* writer thread only: */
+	node_dedup *dedup;
+	uint64_t lsn;
+	pend_entry *pend;
+	size_t pend_cap; /* power of two */
+	size_t pend_used;
+};
+
+/* ---- pending request IDs ---- */
+
+static bool pend_reset(node_writer *w, size_t nitems)
+{
+	size_t want = 64;
+	while (want < nitems * 2)
+		want *= 2;
+	if (want > w->pend_cap) {
+		pend_entry *p = realloc(w->pend, want * sizeof(*p));
+		if (p == NULL)
+			return false;
+		w->pend = p;
+		w->pend_cap = want;
+	}
+	memset(w->pend, 0, w->pend_cap * sizeof(*w->pend));
+	w->pend_used = 0;
+	return true;
+}
+
+static pend_entry *pend_slot(node_writer *w, uint64_t client_id, uint64_t seq)
+{
+	size_t mask = w->pend_cap - 1;
+	size_t i = (size_t)((client_id ^ (seq * 0x9E3779B97F4A7C15ull)) >> 7) & mask;
+	while (w->pend[i].seq != 0 && !(w->pend[i].seq == seq && w->pend[i].client_id == client_id))
+		i = (i + 1) & mask;
+	return &w->pend[i];
+}
+
+/* ---- applying one item ---- */
+
+/*
+ * Applies one write (or reads one GET) of a DATA frame inside @txn. Fills *@res (and for
+ * GET *@val and *@vlen, valid until the next write). Returns OSTORE_OK when the item has a
+ * result, or OSTORE_EFULL / OSTORE_ESTORAGE when the transaction failed.
+ */
+static int apply_item(node_writer *w, MDB_txn *txn, const os_map *map, uint64_t client_id,
+                      const os_item *it, node_dedup_result *res, const uint8_t **val,
+                      size_t *vlen)
+{
+	node_store *st = w->env->store;
+	uint16_t slot = os_slot_of(it->id, it->id_len);
+	*val = NULL;
+	*vlen = 0;
+	res->version = 0;
+	bool is_write = it->op != OSTORE_OP_GET;
+	pend_entry *pe = NULL;
+
+	if (is_write && it->seq != 0) {
+		if (node_dedup_lookup(w->dedup, client_id, it->seq, res))
+			return OSTORE_OK;
+		pe = pend_slot(w, client_id, it->seq);
+		if (pe->seq != 0) {
+			*res = pe->res;
+			return OSTORE_OK;
+		}
+	}
+	if (map == NULL || !node_owns_slot(map, w->env->id, slot)) {
+		res->status = map == NULL ? OSTORE_ENOMAP : OSTORE_EMOVED;
+		return OSTORE_OK;
+	}
+
+	const uint8_t *cur;
+	size_t cur_len;
+	uint64_t cur_ver = 0;
+	int rc = OSTORE_OK;
+	switch (it->op) {
+	case OSTORE_OP_GET:
+		rc = node_store_get(st, txn, slot, it->id, it->id_len, val, vlen, &res->version);
+		if (rc != OSTORE_OK && rc != OSTORE_ENOTFOUND)
+			return rc;
+		res->status = (uint16_t)rc;
+		return OSTORE_OK;
+	case OSTORE_OP_PUT:
+		rc = node_store_put(st, txn, slot, it->id, it->id_len, w->lsn + 1, it->value,
+		                    it->value_len);
+		if (rc != OSTORE_OK)
+			return rc;
+		res->status = OSTORE_OK;
+		res->version = ++w->lsn;
+		break;
+	case OSTORE_OP_DEL:
+		rc = node_store_del(st, txn, slot, it->id, it->id_len);
+		if (rc != OSTORE_OK && rc != OSTORE_ENOTFOUND)
+			return rc;
+		res->status = (uint16_t)rc;
+		if (rc == OSTORE_OK)
+			res->version = ++w->lsn; /* a delete is a write: it consumes an LSN */
+		break;
+	case OSTORE_OP_CAS:
+		rc = node_store_get(st, txn, slot, it->id, it->id_len, &cur, &cur_len, &cur_ver);
+		if (rc != OSTORE_OK && rc != OSTORE_ENOTFOUND)
+			return rc;
+		bool exists = rc == OSTORE_OK;
+		if (it->expected == 0 ? exists : (exists && cur_ver != it->expected)) {
+			res->status = OSTORE_ECONFLICT;
+			res->version = cur_ver;
+		} else if (!exists && it->expected != 0) {
+			res->status = OSTORE_ENOTFOUND;
+		} else {
+			rc = node_store_put(st, txn, slot, it->id, it->id_len, w->lsn + 1, it->value,
+			                    it->value_len);
+			if (rc != OSTORE_OK)
+				return rc;
+			res->status = OSTORE_OK;
+			res->version = ++w->lsn;
+		}
+		break;
+	default: /* os_items_get admits only the four ops */
+		res->status = OSTORE_EBADOP;
+		return OSTORE_OK;
+	}
+	if (pe != NULL) {
+		pe->client_id = client_id;
+		pe->seq = it->seq;
+		pe->res = *res;
+		w->pend_used++;
+	}
+	return OSTORE_OK;
+}
+
+/* ---- replies ---- */
+
+static void reply_begin(node_job *job, uint16_t count, uint64_t epoch)
+{
+	os_hdr h = {
+		.kind = (uint8_t)(job->hdr.kind | OS_REPLY_BIT),
+		.status = 0,
+		.count = count,
+		.epoch = epoch,
+		.client_id = job->hdr.client_id,
+	};
+	os_buf_reset(&job->reply);
+	os_hdr_put(&job->reply, &h);
+}
+
+/* Every item of a DATA job answers @status (the batch failed). */
+static void reply_all_failed(node_job *job, int status, uint64_t epoch)
+{
+	reply_begin(job, job->nitems, epoch);
+	for (uint16_t i = 0; i < job->nitems; i++)
+		os_result_put(&job->reply, (uint16_t)status, 0, NULL, 0);
+}
+
+/* A reply that could not be built in full (out of memory) becomes a status-only one. */
+static void reply_check_oom(node_job *job, uint64_t epoch)
+{
+	if (!job->reply.oom)
+		return;
+	os_buf_fini(&job->reply);
+	os_buf_init(&job->reply);
+	os_reply_status(&job->reply, job->hdr.kind, OSTORE_ENOMEM, epoch, job->hdr.client_id);
+}
+
+/* ---- batches ---- */
+
+/* One attempt at a DATA batch. Returns OSTORE_OK (committed) or the failure. */
+static int data_attempt(node_writer *w, node_job *batch, size_t nitems, const os_map *map,
+                        uint64_t epoch)
+{
+	if (!pend_reset(w, nitems))
+		return OSTORE_ENOMEM;
+	MDB_txn *txn;
+	int rc = node_store_write_begin(w->env->store, &txn);
+	if (rc != OSTORE_OK)
+		return rc;
+	uint64_t lsn0 = w->lsn;
+	for (node_job *j = batch; j != NULL && rc == OSTORE_OK; j = j->next) {
+		reply_begin(j, j->nitems, epoch);
+		for (uint16_t i = 0; i < j->nitems && rc == OSTORE_OK; i++) {
+			node_dedup_result res;
+			const uint8_t *val;
+			size_t vlen;
+			rc = apply_item(w, txn, map, j->hdr.client_id, &j->items[i], &res, &val, &vlen);
+			if (rc == OSTORE_OK)
+				os_result_put(&j->reply, res.status, res.version, val, (uint32_t)vlen);
+		}
+	}
+	if (rc == OSTORE_OK)
+		rc = node_store_commit(w->env->store, txn, w->lsn);
+	else
+		node_store_abort(w->env->store, txn);
+	if (rc != OSTORE_OK) {
+		w->lsn = lsn0;
+		return rc;
+	}
+	for (size_t i = 0; i < w->pend_cap && w->pend_used > 0; i++)
+		if (w->pend[i].seq != 0)
+			node_dedup_insert(w->dedup, w->pend[i].client_id, w->pend[i].seq, &w->pend[i].res);
+	return OSTORE_OK;
+}
+
+static void run_data_batch(node_writer *w, node_job *batch, size_t nitems)
+{
+	os_map *map = node_maps_get(w->env->maps);
+	uint64_t epoch = map != NULL ? map->epoch : 0;
+	int rc;
+	for (;;) {
+		rc = data_attempt(w, batch, nitems, map, epoch);
+		if (rc != OSTORE_EFULL)
+			break;
+		rc = node_store_grow(w->env->store);
+		if (rc != OSTORE_OK)
+			break;
+	}
+	if (rc != OSTORE_OK)
+		OS_ERROR("msg=\"write batch failed\" items=%zu err=\"%s\"", nitems, ostore_strerror(rc));
+	else
+		OS_DEBUG("msg=\"batch committed\" items=%zu lsn=%llu", nitems,
+		         (unsigned long long)w->lsn);
+	for (node_job *j = batch, *next; j != NULL; j = next) {
+		next = j->next;
+		if (rc != OSTORE_OK)
+			reply_all_failed(j, rc, epoch);
+		reply_check_oom(j, epoch);
+		j->done(j);
+	}
+	os_map_unref(map);
+}
+
+/* Stores a newer map durably, then installs it. Returns the job's status. */
+static int map_apply(node_writer *w, node_job *job)
+{
+	os_map *cur = node_maps_get(w->env->maps);
+	int rc = OSTORE_OK;
+	if (cur != NULL && cur->cluster_id != job->map->cluster_id)
+		rc = OSTORE_EINVAL;
+	else if (cur != NULL && job->map->epoch < cur->epoch)
+		rc = OSTORE_ESTALE;
+	bool same = cur != NULL && job->map->epoch == cur->epoch;
+	os_map_unref(cur);
+	if (rc != OSTORE_OK || same)
+		return rc;
+	for (;;) {
+		MDB_txn *txn;
+		rc = node_store_write_begin(w->env->store, &txn);
+		if (rc != OSTORE_OK)
+			return rc;
+		rc = node_store_put_map(w->env->store, txn, job->map);
+		if (rc == OSTORE_OK)
+			rc = node_store_commit(w->env->store, txn, w->lsn);
+		else
+			node_store_abort(w->env->store, txn);
+		if (rc != OSTORE_EFULL)
+			break;
+		if ((rc = node_store_grow(w->env->store)) != OSTORE_OK)
+			return rc;
+	}
+	if (rc != OSTORE_OK)
+		return rc;
+	OS_INFO("msg=\"installed cluster map\" epoch=%llu", (unsigned long long)job->map->epoch);
+	node_maps_install(w->env->maps, job->map);
+	job->map = NULL;
+	return OSTORE_OK;
+}
+
+static void run_map_job(node_writer *w, node_job *job)
+{
+	int rc = map_apply(w, job);
+	if (rc != OSTORE_OK)
+		OS_WARN("msg=\"map_set refused\" err=\"%s\"", ostore_strerror(rc));
+	uint64_t epoch = node_maps_epoch(w->env->maps);
+	os_buf_reset(&job->reply);
+	os_reply_status(&job->reply, job->hdr.kind, (uint16_t)rc, epoch, job->hdr.client_id);
+	reply_check_oom(job, epoch);
+	job->done(job);
+}
+
+/* Takes the next batch off the queue (w->mu held). Returns NULL when stopping and empty. */
+static node_job *take_batch_locked(node_writer *w, size_t *nitems)
+{
+	while (w->head == NULL && !w->stopping)
+		pthread_cond_wait(&w->cv, &w->mu);
+	node_job *first = w->head;
+	if (first == NULL)
+		return NULL;
+	node_job *last = first;
+	size_t items = first->nitems, bytes = first->bytes;
+	if (first->kind == NODE_JOB_DATA) {
+		for (node_job *j = first->next; j != NULL && j->kind == NODE_JOB_DATA; j = j->next) {
+			if (items + j->nitems > NODE_BATCH_ITEMS || bytes + j->bytes > NODE_BATCH_BYTES)
+				break;
+			items += j->nitems;
+			bytes += j->bytes;
+			last = j;
+		}
+	}
+	w->head = last->next;
+	if (w->head == NULL)
+		w->tail = NULL;
+	last->next = NULL;
+	*nitems = items;
+	return first;
+}
+
+static void *writer_main(void *arg)
+{
+	node_writer *w = arg;
+	for (;;) {
+		size_t nitems = 0;
+		pthread_mutex_lock(&w->mu);
+		node_job *batch = take_batch_locked(w, &nitems);
+		pthread_mutex_unlock(&w->mu);
+		if (batch == NULL)
+			break;
+		if (batch->kind == NODE_JOB_MAP)
+			run_map_job(w, batch);
+		else
+			run_data_batch(w, batch, nitems);
+	}
+	return NULL;
+}
+
+int node_writer_create(node_env *env, node_writer **out)
+{
+	node_writer *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return OSTORE_ENOMEM;
+	w->env = env;
+	w->lsn = node_store_lsn(env->store);
+	w->dedup = node_dedup_create();
+	if (w->dedup == NULL) {
+		free(w);
+		return OSTORE_ENOMEM;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		node_writer_destroy(w);
+		return OSTORE_EINTERNAL;
+	}
+	w->started = true;
+	*out = w;
+	return OSTORE_OK;
+}
+
+int node_writer_submit(node_writer *w, node_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&w->mu);
+	if (w->stopping) {
+		pthread_mutex_unlock(&w->mu);
+		return OSTORE_EUNAVAIL;
+	}
+	if (w->tail != NULL)
+		w->tail->next = job;
+	else
+		w->head = job;
+	w->tail = job;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return OSTORE_OK;
+}
+
+void node_writer_stop(node_writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stopping = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	if (w->started) {
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+}
+
+void node_writer_destroy(node_writer *w)
+{
+	if (w == NULL)
+		return;
+	node_writer_stop(w);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	node_dedup_destroy(w->dedup);
+	free(w->pend);
+	free(w);
+}

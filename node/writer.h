@@ -1,0 +1,66 @@
+/*
+ * writer.h - the node's single writer thread: group commit (internal to node/).
+ *
+ * nng callbacks never touch a write transaction. A frame that writes (DATA with any
+ * PUT/DEL/CAS, or MAP_SET with a newer map) becomes a node_job queued here. The writer
+ * takes everything queued (up to NODE_BATCH_ITEMS items / NODE_BATCH_BYTES bytes, at
+ * least one job), applies it in one LMDB write transaction, commits once (synced unless
+ * --no-sync), and only then builds every reply and calls each job's done().
+ *
+ * Thread safety: node_writer_submit() from any thread; create/stop/destroy from the main
+ * thread. done() callbacks run on the writer thread.
+ */
+#ifndef NODE_WRITER_H
+#define NODE_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "map.h"
+#include "node.h"
+#include "wire.h"
+
+#define NODE_BATCH_ITEMS 2000u
+#define NODE_BATCH_BYTES (8u << 20)
+
+typedef enum node_job_kind {
+	NODE_JOB_DATA, /* DATA frame with at least one write */
+	NODE_JOB_MAP,  /* MAP_SET with a map newer than the node's at submit time */
+} node_job_kind;
+
+/**
+ * One queued frame. The submitter owns the job and everything it points to; the writer
+ * borrows it from submit until done() and then never touches it again.
+ */
+typedef struct node_job {
+	struct node_job *next; /* writer's queue link */
+	node_job_kind kind;
+	os_hdr hdr;            /* the request header (client_id is echoed) */
+	const os_item *items;  /* DATA: decoded items, pointing into the request frame */
+	uint16_t nitems;
+	size_t bytes;          /* DATA: request size, for batch limits */
+	os_map *map;           /* MAP: the new map; the writer takes this reference and
+	                          sets the field to NULL */
+	os_buf reply;          /* the writer writes the whole reply frame here */
+	void (*done)(struct node_job *job); /* called once on the writer thread */
+} node_job;
+
+/**
+ * node_writer_create - start the writer thread for @env (store, maps, id must be set;
+ * the LSN is taken from the store).
+ * Returns OSTORE_OK (*@out set) or OSTORE_ENOMEM / OSTORE_EINTERNAL (thread start).
+ */
+int node_writer_create(node_env *env, node_writer **out);
+/**
+ * node_writer_submit - queue @job. Returns OSTORE_OK (done() will run exactly once) or
+ * OSTORE_EUNAVAIL when the writer is stopping (done() will not run).
+ */
+int node_writer_submit(node_writer *w, node_job *job);
+/** node_writer_stop - refuse new jobs, finish every queued one (commit and replies),
+ *  then join the thread. Idempotent. */
+void node_writer_stop(node_writer *w);
+/** node_writer_destroy - stop if needed and free. NULL is ignored. */
+void node_writer_destroy(node_writer *w);
+
+#endif /* NODE_WRITER_H */
