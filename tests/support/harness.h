@@ -54,4 +54,26 @@ int th_request(const char *url, const void *req, size_t len, void **reply, size_
 int th_run(const char *const argv[], const char *stdin_data, size_t stdin_len, char **out,
            size_t *out_len, const char *log_path, int timeout_ms);
 
+/** A small cluster of real processes: nshards nodes (an even map, node i primary of
+ *  shard i) and one router, under a fresh th_tmpdir. */
+#define TH_MAX_NODES 8
+typedef struct th_cluster {
+	char *dir;                         /* malloc'ed */
+	int nshards;
+	char map_path[512];
+	char node_url[TH_MAX_NODES][64];
+	pid_t node_pid[TH_MAX_NODES];
+	char router_url[64];
+	pid_t router_pid;
+} th_cluster;
+
+/** th_cluster_start - start @nshards (1..8) nodes and one router started with
+ *  --timeout-ms @router_timeout_ms; returns when all answer PING. Fails the test on
+ *  error. */
+void th_cluster_start(th_cluster *k, int nshards, const char *tag, unsigned router_timeout_ms);
+/** th_cluster_start_node - (re)start node @i on its data directory; waits for PING. */
+void th_cluster_start_node(th_cluster *k, int i);
+/** th_cluster_stop - kill every process of @k, remove its directory, free it. */
+void th_cluster_stop(th_cluster *k);
+
 #endif /* TH_HARNESS_H */
