@@ -48,6 +48,9 @@ typedef enum os_kind {
 	OS_KIND_MAP_GET = 4,
 	OS_KIND_MAP_SET = 5,
 	OS_KIND_PING = 6,
+	OS_KIND_REPL_PULL = 7, /* replica -> primary: log entries after an LSN (+ ack) */
+	OS_KIND_SNAP = 8,      /* replica -> primary: one page of a consistent snapshot */
+	OS_KIND_CHECKSUM = 9,  /* tool -> node: per-slot checksums (orderstore verify) */
 } os_kind;
 
 typedef struct os_hdr {
@@ -185,6 +188,55 @@ int os_stats_entries_get(const uint8_t *p, size_t len, uint16_t count, os_stats_
  * MAP_GET request body: empty; reply body: the map blob (map.h, os_map_encode).
  * MAP_SET request body: the map blob; reply: status only (OSTORE_ESTALE when older).
  * PING: empty bodies both ways.
+ */
+
+/* ---- REPL_PULL (replication, docs/replication.md) ----
+ * request body (40 bytes): u16 shard  u16 node_id (the replica)  u32 wait_ms (long-poll:
+ *   the primary may hold the request up to this long when it has nothing newer)
+ *   u64 cluster_id  u64 from_lsn (the replica's durable applied LSN: also its cumulative
+ *   ack)  u64 from_epoch (epoch stamped on the replica's entry at from_lsn, 0 if none)
+ *   u32 max_bytes (reply budget)  u32 reserved
+ * reply body: u64 primary_lsn (newest committed)  u64 oldest_lsn (oldest retained log
+ *   entry)  then count entries:
+ *   u64 lsn  u64 epoch  u8 op (PUT 2 / DEL 3)  u8 reserved  u16 key_len  u32 value_len
+ *   key[key_len] (LMDB key: slot BE + id)  value[value_len]
+ * Reply statuses: OK; OSTORE_ERESEED (from_lsn older than the retained log, or the entry
+ * at from_lsn has another epoch: the replica diverged); OSTORE_ENOTPRIMARY; OSTORE_EINVAL
+ * (other cluster or shard, or a node that is not a replica of the shard in the map).
+ */
+typedef struct os_pull_req {
+	uint16_t shard, node_id;
+	uint32_t wait_ms;
+	uint64_t cluster_id, from_lsn, from_epoch;
+	uint32_t max_bytes;
+} os_pull_req;
+
+typedef struct os_log_entry {
+	uint64_t lsn, epoch;
+	uint8_t op;
+	const uint8_t *key;
+	uint16_t key_len;
+	const uint8_t *value;
+	uint32_t value_len;
+} os_log_entry;
+
+#define OS_PULL_REQ_SIZE 40u
+#define OS_LOG_ENTRY_HDR 24u
+
+/* ---- SNAP (re-seed) ----
+ * request body: u16 shard  u16 node_id  u32 max_bytes  u64 cluster_id
+ *   u64 session (0 = open a new snapshot)  u16 after_len  u16 reserved  after[after_len]
+ *   (continue after this LMDB key; empty = from the start)
+ * reply body: u64 session  u64 snap_lsn  u64 snap_epoch  u8 done (1 = last page)
+ *   u8 reserved[7]  then count entries: u16 key_len  u16 reserved  u32 value_len
+ *   u64 version  key  value
+ * The primary holds one read transaction per session (a consistent snapshot at snap_lsn)
+ * and ends it at the last page or after a period without requests.
+ */
+/* ---- CHECKSUM ----
+ * request body: u16 slot_begin  u16 slot_end (exclusive, <= 4096)
+ * reply body: u64 lsn (the node's applied LSN)  then count = slot_end - slot_begin entries:
+ *   u64 orders  u64 checksum (XXH3_64bits over every (key, version, value) in key order)
  */
 
 /**

@@ -84,7 +84,8 @@ extern "C" {
 	X(OSTORE_ECONNECT, 21, "cannot connect: bad or unreachable address")              \
 	X(OSTORE_EIO, 22, "input/output error")                                           \
 	X(OSTORE_EAUTH, 23, "authentication failed or not permitted")                     \
-	X(OSTORE_EINTERNAL, 24, "internal error")
+	X(OSTORE_EINTERNAL, 24, "internal error")                                        \
+	X(OSTORE_ERESEED, 25, "replica must re-seed: behind the retained log or diverged")
 
 typedef enum ostore_status {
 #define OSTORE_X_ENUM(name, code, text) name = code,
