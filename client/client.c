@@ -48,8 +48,12 @@ static void oc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	ostore_client *c = arg;
 	(void)p;
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	if (ev == NNG_PIPE_EV_ADD_POST) {
 		atomic_store(&c->ever_connected, true);
+		atomic_fetch_add(&c->npipes, 1);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_fetch_sub(&c->npipes, 1);
+	}
 }
 
 static int oc_check_options(const ostore_options *o)
@@ -106,6 +110,7 @@ ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 	atomic_init(&c->seq, 0);
 	atomic_init(&c->inflight, 0);
 	atomic_init(&c->ever_connected, false);
+	atomic_init(&c->npipes, 0);
 	atomic_init(&c->closing, false);
 	if (pthread_mutex_init(&c->mu, NULL) != 0) {
 		free(c);

@@ -66,6 +66,7 @@ struct ostore_client {
 	_Atomic uint64_t seq;         /* last write sequence number handed out */
 	_Atomic uint32_t inflight;    /* admitted requests whose result is not delivered */
 	_Atomic bool ever_connected;  /* a router pipe was added at least once */
+	_Atomic int npipes;           /* router pipes connected now */
 	_Atomic bool closing;         /* ostore_close started: refuse new requests */
 
 	pthread_mutex_t mu;   /* guards: free list, active, all_ops */

@@ -18,7 +18,7 @@
  *   │           │ ok           ▼
  *   │           │         retryable (timeout, connection lost) and attempts <= retries?
  *   └───────────┼──────────── yes
- *               │              │ no: ETIMEDOUT, or EUNAVAIL if no router ever connected
+ *               │              │ no: ETIMEDOUT, or ECONNECT if no router is connected
  *               ▼              ▼
  *           done(arg, st, reply) ─▶ engine back to the pool
  *
@@ -97,7 +97,7 @@ static void oc_retry_or_fail(oc_op *op, int nng_err)
 	}
 	int st;
 	if (oc_retryable(nng_err))
-		st = atomic_load(&c->ever_connected) ? OSTORE_ETIMEDOUT : OSTORE_EUNAVAIL;
+		st = atomic_load(&c->npipes) > 0 ? OSTORE_ETIMEDOUT : OSTORE_ECONNECT;
 	else
 		st = os_from_nng(nng_err);
 	oc_finish(op, st, NULL);

@@ -136,6 +136,12 @@ static void done_cb(void *arg, ostore_item *items, size_t n, ostore_status st)
 			} else {
 				imp->failed++;
 				note_error_locked(imp, &items[i], items[i].status);
+				/* a shard that is down or silent fails every later batch too:
+				 * stop instead of waiting out one timeout per batch */
+				if ((items[i].status == OSTORE_EUNAVAIL ||
+				     items[i].status == OSTORE_ETIMEDOUT) &&
+				    imp->fatal == OSTORE_OK)
+					imp->fatal = items[i].status;
 			}
 		}
 	}

@@ -148,7 +148,8 @@ OSTORE_API void ostore_options_init(ostore_options *opts);
  * @out:  receives the handle on success; untouched on failure.
  * Returns OSTORE_OK, OSTORE_EINVAL (no routers, bad limits), OSTORE_ECONNECT (a URL
  * nng cannot parse or dial), OSTORE_ENOMEM. Connecting itself is asynchronous: a router
- * that is down makes requests fail with OSTORE_EUNAVAIL / OSTORE_ETIMEDOUT, not open.
+ * that is down makes requests fail with OSTORE_ECONNECT (no router connected when the
+ * attempts ran out) or OSTORE_ETIMEDOUT (a router is connected but did not answer), not open.
  */
 OSTORE_API ostore_status ostore_open(const ostore_options *opts, ostore_client **out);
 
@@ -167,7 +168,10 @@ OSTORE_API void ostore_free(void *p);
  * @value, @value_len: the value (0..max_value bytes); @value may be NULL when 0.
  * @version_out:       if not NULL, receives the new version.
  * Returns OSTORE_OK once the write is durable, or OSTORE_EBADID, OSTORE_ETOOBIG,
- * OSTORE_EUNAVAIL, OSTORE_ETIMEDOUT, OSTORE_ESTORAGE, OSTORE_EFULL, OSTORE_ENOMEM.
+ * OSTORE_EUNAVAIL (the shard's node did not answer the router), OSTORE_ETIMEDOUT (the
+ * router did not answer), OSTORE_ECONNECT (no router connected), OSTORE_ESTORAGE,
+ * OSTORE_EFULL, OSTORE_ENOMEM. Timeouts apply per attempt: a call may take up to
+ * (retries + 1) x timeout_ms.
  * After OSTORE_ETIMEDOUT / OSTORE_EUNAVAIL the write may or may not have been applied.
  */
 OSTORE_API ostore_status ostore_put(ostore_client *c, const void *id, size_t id_len, const void *value,

@@ -146,17 +146,17 @@ static uint64_t now_ms(void)
 	return os_now_ns() / 1000000u;
 }
 
-/* No router ever reachable: EUNAVAIL after (retries + 1) attempts of timeout_ms. */
+/* No router reachable: ECONNECT after (retries + 1) attempts of timeout_ms. */
 static void test_router_never_up(void **state)
 {
 	(void)state;
 	ostore_client *c = open_nowhere(300, 2, 8);
 	uint64_t t0 = now_ms();
-	assert_int_equal(ostore_put(c, "k", 1, "v", 1, NULL), OSTORE_EUNAVAIL);
+	assert_int_equal(ostore_put(c, "k", 1, "v", 1, NULL), OSTORE_ECONNECT);
 	uint64_t took = now_ms() - t0;
 	assert_true(took >= 800 && took < 3 * 300 + 700);
 	ostore_cluster_stats *s = NULL;
-	assert_int_equal(ostore_stats(c, &s), OSTORE_EUNAVAIL);
+	assert_int_equal(ostore_stats(c, &s), OSTORE_ECONNECT);
 	assert_null(s);
 	ostore_close(c);
 }
@@ -186,9 +186,9 @@ static void test_overload_and_close_waits(void **state)
 	assert_int_equal(ostore_submit(c, &d, 1, count_cb, &k), OSTORE_EOVERLOAD);
 	ostore_close(c); /* waits for both */
 	assert_int_equal(atomic_load(&k.calls), 2);
-	assert_int_equal(atomic_load(&k.last), OSTORE_EUNAVAIL);
-	assert_int_equal(a.status, OSTORE_EUNAVAIL);
-	assert_int_equal(b.status, OSTORE_EUNAVAIL);
+	assert_int_equal(atomic_load(&k.last), OSTORE_ECONNECT);
+	assert_int_equal(a.status, OSTORE_ECONNECT);
+	assert_int_equal(b.status, OSTORE_ECONNECT);
 }
 
 /* ---- against the fake router ---- */
