@@ -14,16 +14,19 @@
  * lock, frees the batch and wakes the producer. A batch that fails as a whole (the
  * cluster did not answer) stops the import: there is no point in queueing more.
  *
- * export: ostore_scan over every order; each value is written as is followed by "\n".
- * A value that contains a newline cannot be one line of JSON, so export stops with an
- * error naming the order.
+ * export: ostore_scan over every order, one JSON document per line. A stored document
+ * that is one line of JSON naming its own order_id (what import stores) is written as
+ * is; any other value is wrapped as {"order_id", "version", "value"} (see wrap()).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "orderstore_cli.h"
 #include "retail.h"
@@ -354,22 +357,90 @@ int cli_cmd_import(cli_ctx *ctx, int argc, char **argv)
 /* ---- export ---------------------------------------------------------------------- */
 
 typedef struct exporter {
-	uint64_t n;
-	int err;         /* errno of a failed write */
-	char bad[400];   /* order whose value is not one line */
+	uint64_t n, wrapped;
+	int err; /* errno of a failed write, or ENOMEM */
 } exporter;
+
+/* A JSON string of @p (valid UTF-8), else NULL. */
+static json_t *utf8_string(const void *p, size_t n)
+{
+	return json_stringn(p, n);
+}
+
+static json_t *hex_string(const void *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *h = malloc(2 * n + 1);
+	if (h == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		h[2 * i] = digits[((const uint8_t *)p)[i] >> 4];
+		h[2 * i + 1] = digits[((const uint8_t *)p)[i] & 15];
+	}
+	json_t *s = json_stringn(h, 2 * n);
+	free(h);
+	return s;
+}
+
+/* Whether @value is one line of JSON: an object whose "order_id" is the ID itself (what
+ * import stores). Such a document is written unchanged. */
+static bool is_own_document(const void *id, size_t id_len, const void *value, size_t value_len)
+{
+	if (value_len == 0 || memchr(value, '\n', value_len) != NULL)
+		return false;
+	json_t *doc = json_loadb(value, value_len, 0, NULL);
+	json_t *oid = json_is_object(doc) ? json_object_get(doc, "order_id") : NULL;
+	bool own = json_is_string(oid) && json_string_length(oid) == id_len &&
+	           memcmp(json_string_value(oid), id, id_len) == 0;
+	json_decref(doc);
+	return own;
+}
+
+/*
+ * Any other value is wrapped so that every line is still one JSON document that names
+ * its order: {"order_id": ID, "version": V, "value": ...}, where value is the parsed JSON
+ * when the bytes are JSON, else a string when they are UTF-8; IDs and values that are
+ * not UTF-8 go as "order_id_hex" / "value_hex".
+ */
+static json_t *wrap(const void *id, size_t id_len, const void *value, size_t value_len,
+                    uint64_t version)
+{
+	json_t *o = json_object();
+	json_t *jid = utf8_string(id, id_len);
+	json_object_set_new(o, jid ? "order_id" : "order_id_hex", jid ? jid : hex_string(id, id_len));
+	json_object_set_new(o, "version", json_integer((json_int_t)version));
+	json_t *v = value_len ? json_loadb(value, value_len, JSON_DECODE_ANY, NULL) : NULL;
+	const char *key = "value";
+	if (v == NULL)
+		v = utf8_string(value, value_len);
+	if (v == NULL) {
+		key = "value_hex";
+		v = hex_string(value, value_len);
+	}
+	json_object_set_new(o, key, v);
+	return o;
+}
 
 static int export_one(void *arg, const void *id, size_t id_len, const void *value,
                       size_t value_len, uint64_t version)
 {
 	exporter *ex = arg;
-	(void)version;
-	if (memchr(value, '\n', value_len) != NULL || value_len == 0) {
-		snprintf(ex->bad, sizeof(ex->bad), "order '%s' has a%s value, which is not one line "
-		         "of JSON", cli_quote_id(id, id_len), value_len ? " multi-line" : "n empty");
-		return 1;
+	int ok;
+	if (is_own_document(id, id_len, value, value_len)) {
+		ok = fwrite(value, 1, value_len, stdout) == value_len && putchar('\n') != EOF;
+	} else {
+		json_t *o = wrap(id, id_len, value, value_len, version);
+		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+		json_decref(o);
+		if (line == NULL) {
+			ex->err = ENOMEM;
+			return 1;
+		}
+		ok = fputs(line, stdout) != EOF && putchar('\n') != EOF;
+		free(line);
+		ex->wrapped++;
 	}
-	if (fwrite(value, 1, value_len, stdout) != value_len || putchar('\n') == EOF) {
+	if (!ok) {
 		ex->err = errno ? errno : EIO;
 		return 1;
 	}
@@ -379,9 +450,12 @@ static int export_one(void *arg, const void *id, size_t id_len, const void *valu
 
 static const char kExportHelp[] =
 	"usage: orderstore export [common options]\n"
-	"Write every stored order to stdout as one JSON document per line (the stored value\n"
-	"followed by a newline), slot by slot. Fails, naming the order, on a value that is\n"
-	"empty or spans several lines. The count goes to stderr.\n"
+	"Write every stored order to stdout as one JSON document per line, slot by slot.\n"
+	"An order stored by 'import' (a one-line JSON object whose order_id is its ID) is\n"
+	"written as stored; any other value is wrapped as\n"
+	"  {\"order_id\": ID, \"version\": V, \"value\": VALUE}\n"
+	"with VALUE the parsed JSON, else a string; IDs or values that are not UTF-8 are\n"
+	"given as \"order_id_hex\" / \"value_hex\". The count goes to stderr.\n"
 	"\nCommon options:\n" CLI_COMMON_HELP;
 
 int cli_cmd_export(cli_ctx *ctx, int argc, char **argv)
@@ -411,10 +485,6 @@ int cli_cmd_export(cli_ctx *ctx, int argc, char **argv)
 	ostore_close(cl);
 	if (fflush(stdout) != 0 && ex.err == 0)
 		ex.err = errno ? errno : EIO;
-	if (ex.bad[0]) {
-		cli_err("export: stopped after %llu orders: %s", (unsigned long long)ex.n, ex.bad);
-		return CLI_EXIT_FAIL;
-	}
 	if (ex.err) {
 		cli_err("export: cannot write to stdout: %s", strerror(ex.err));
 		return CLI_EXIT_FAIL;
@@ -424,6 +494,7 @@ int cli_cmd_export(cli_ctx *ctx, int argc, char **argv)
 		        ostore_strerror(st));
 		return cli_exit_for(st);
 	}
-	fprintf(stderr, "orderstore: exported %llu orders\n", (unsigned long long)ex.n);
+	fprintf(stderr, "orderstore: exported %llu orders (%llu wrapped as {order_id, version, value})\n",
+	        (unsigned long long)ex.n, (unsigned long long)ex.wrapped);
 	return CLI_EXIT_OK;
 }

@@ -242,8 +242,14 @@ def main():
         rc, out, _ = expect(["stats", "--dir", d], 0, "stats table")
         check(b"total" in out and b"4096" in out, "stats table has the total line", repr(out))
 
-        # ---- export (a multi-line value is refused, naming the order)
-        expect(["export", "--dir", d], 1, "export refuses a multi-line value", err_has="'bin'")
+        # ---- export: values that are not import's documents are wrapped, one line each
+        rc, out, _ = expect(["export", "--dir", d], 0, "export of mixed values")
+        docs = [json.loads(l) for l in out.split(b"\n")[:-1]]
+        check(len(docs) == 9, "export writes one line per order", repr(out[:300]))
+        check(all("order_id" in x or "order_id_hex" in x for x in docs), "every line names its order")
+        bin_doc = [x for x in docs if x.get("order_id") == "bin"]
+        check(len(bin_doc) == 1 and ("value" in bin_doc[0] or "value_hex" in bin_doc[0])
+              and "version" in bin_doc[0], "a non-JSON value is wrapped", repr(bin_doc))
         for k in (["bin"], [odd_id], ["dash"]):
             expect(["del"] + k + ["--dir", d], 0, f"del {k[0]!r}")
         rc, out, err = expect(["export", "--dir", d], 0, "export")
