@@ -316,6 +316,9 @@ int os_stats_entry_put(os_buf *b, const os_stats_entry *e)
 	os_st64(t + 24, e->lsn);
 	os_st64(t + 32, e->bytes_used);
 	os_st64(t + 40, e->map_size);
+	os_st32(t + 48, e->role);
+	os_st32(t + 52, e->replicas);
+	os_st64(t + 56, e->primary_lsn);
 	os_buf_put(b, t, sizeof t);
 	return buf_status(b);
 }
@@ -334,6 +337,262 @@ int os_stats_entries_get(const uint8_t *p, size_t len, uint16_t count, os_stats_
 		e[i].lsn = os_ld64(t + 24);
 		e[i].bytes_used = os_ld64(t + 32);
 		e[i].map_size = os_ld64(t + 40);
+		e[i].role = os_ld32(t + 48);
+		e[i].replicas = os_ld32(t + 52);
+		e[i].primary_lsn = os_ld64(t + 56);
+	}
+	return OSTORE_OK;
+}
+
+/* ---- REPL_PULL ---- */
+
+int os_pull_req_put(os_buf *b, const os_pull_req *r)
+{
+	uint8_t t[OS_PULL_REQ_SIZE];
+	os_st16(t, r->shard);
+	os_st16(t + 2, r->node_id);
+	os_st32(t + 4, r->wait_ms);
+	os_st64(t + 8, r->cluster_id);
+	os_st64(t + 16, r->from_lsn);
+	os_st64(t + 24, r->from_epoch);
+	os_st32(t + 32, r->max_bytes);
+	os_st32(t + 36, 0);
+	os_buf_put(b, t, sizeof t);
+	return buf_status(b);
+}
+
+int os_pull_req_get(const uint8_t *p, size_t len, os_pull_req *r)
+{
+	if (p == NULL || len != OS_PULL_REQ_SIZE)
+		return OSTORE_EPROTO;
+	r->shard = os_ld16(p);
+	r->node_id = os_ld16(p + 2);
+	r->wait_ms = os_ld32(p + 4);
+	r->cluster_id = os_ld64(p + 8);
+	r->from_lsn = os_ld64(p + 16);
+	r->from_epoch = os_ld64(p + 24);
+	r->max_bytes = os_ld32(p + 32);
+	return OSTORE_OK;
+}
+
+int os_pull_reply_head_put(os_buf *b, uint64_t primary_lsn, uint64_t oldest_lsn)
+{
+	os_buf_put_u64(b, primary_lsn);
+	os_buf_put_u64(b, oldest_lsn);
+	return buf_status(b);
+}
+
+int os_log_entry_put(os_buf *b, const os_log_entry *e)
+{
+	uint8_t t[OS_LOG_ENTRY_HDR];
+	os_st64(t, e->lsn);
+	os_st64(t + 8, e->epoch);
+	t[16] = e->op;
+	t[17] = 0;
+	os_st16(t + 18, e->key_len);
+	os_st32(t + 20, e->value_len);
+	os_buf_put(b, t, sizeof t);
+	os_buf_put(b, e->key, e->key_len);
+	os_buf_put(b, e->value, e->value_len);
+	return buf_status(b);
+}
+
+size_t os_log_entry_size(const os_log_entry *e)
+{
+	return OS_LOG_ENTRY_HDR + (size_t)e->key_len + e->value_len;
+}
+
+/* An LMDB key as carried by REPL_PULL and SNAP: slot (BE, < 4096) + 1..256 ID bytes. */
+static bool key_valid(const uint8_t *key, size_t len)
+{
+	return len >= 3 && len <= 2u + OSTORE_MAX_ID_LEN && (unsigned)((key[0] << 8) | key[1]) < OSTORE_SLOTS;
+}
+
+static int log_entry_get(os_rd *r, os_log_entry *e)
+{
+	const uint8_t *h = os_rd_take(r, OS_LOG_ENTRY_HDR);
+	if (h == NULL)
+		return OSTORE_EPROTO;
+	e->lsn = os_ld64(h);
+	e->epoch = os_ld64(h + 8);
+	e->op = h[16];
+	e->key_len = os_ld16(h + 18);
+	e->value_len = os_ld32(h + 20);
+	if (e->op != OSTORE_OP_PUT && e->op != OSTORE_OP_DEL)
+		return OSTORE_EPROTO;
+	if (e->op == OSTORE_OP_DEL && e->value_len != 0)
+		return OSTORE_EPROTO;
+	if (e->value_len > OSTORE_MAX_VALUE_LIMIT)
+		return OSTORE_EPROTO;
+	e->key = os_rd_take(r, e->key_len);
+	if (e->key == NULL || !key_valid(e->key, e->key_len))
+		return OSTORE_EPROTO;
+	e->value = NULL;
+	if (e->value_len) {
+		e->value = os_rd_take(r, e->value_len);
+		if (e->value == NULL)
+			return OSTORE_EPROTO;
+	}
+	return OSTORE_OK;
+}
+
+int os_pull_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *primary_lsn,
+                      uint64_t *oldest_lsn, os_log_entry *entries)
+{
+	os_rd r;
+	os_rd_init(&r, p, len);
+	uint64_t pl = 0, ol = 0;
+	if (!os_rd_u64(&r, &pl) || !os_rd_u64(&r, &ol))
+		return OSTORE_EPROTO;
+	if (r.left / (OS_LOG_ENTRY_HDR + 3) < count)
+		return OSTORE_EPROTO;
+	for (uint16_t i = 0; i < count; i++) {
+		int st = log_entry_get(&r, &entries[i]);
+		if (st != OSTORE_OK)
+			return st;
+	}
+	if (r.left != 0)
+		return OSTORE_EPROTO;
+	*primary_lsn = pl;
+	*oldest_lsn = ol;
+	return OSTORE_OK;
+}
+
+/* ---- SNAP ---- */
+
+int os_snap_req_put(os_buf *b, const os_snap_req *r)
+{
+	uint8_t t[OS_SNAP_REQ_HDR];
+	os_st16(t, r->shard);
+	os_st16(t + 2, r->node_id);
+	os_st32(t + 4, r->max_bytes);
+	os_st64(t + 8, r->cluster_id);
+	os_st64(t + 16, r->session);
+	os_st16(t + 24, r->after_len);
+	os_st16(t + 26, 0);
+	os_buf_put(b, t, sizeof t);
+	os_buf_put(b, r->after, r->after_len);
+	return buf_status(b);
+}
+
+int os_snap_req_get(const uint8_t *p, size_t len, os_snap_req *r)
+{
+	os_rd rd;
+	os_rd_init(&rd, p, len);
+	const uint8_t *h = os_rd_take(&rd, OS_SNAP_REQ_HDR);
+	if (h == NULL)
+		return OSTORE_EPROTO;
+	r->shard = os_ld16(h);
+	r->node_id = os_ld16(h + 2);
+	r->max_bytes = os_ld32(h + 4);
+	r->cluster_id = os_ld64(h + 8);
+	r->session = os_ld64(h + 16);
+	r->after_len = os_ld16(h + 24);
+	r->after = NULL;
+	if (r->after_len > 2u + OSTORE_MAX_ID_LEN)
+		return OSTORE_EPROTO;
+	if (r->after_len) {
+		r->after = os_rd_take(&rd, r->after_len);
+		if (r->after == NULL)
+			return OSTORE_EPROTO;
+	}
+	return rd.left == 0 ? OSTORE_OK : OSTORE_EPROTO;
+}
+
+int os_snap_head_put(os_buf *b, const os_snap_head *h)
+{
+	uint8_t t[OS_SNAP_REPLY_HDR];
+	memset(t, 0, sizeof t);
+	os_st64(t, h->session);
+	os_st64(t + 8, h->snap_lsn);
+	os_st64(t + 16, h->snap_epoch);
+	t[24] = h->done;
+	os_buf_put(b, t, sizeof t);
+	return buf_status(b);
+}
+
+int os_snap_entry_put(os_buf *b, const os_snap_entry *e)
+{
+	uint8_t t[OS_SNAP_ENTRY_HDR];
+	os_st16(t, e->key_len);
+	os_st16(t + 2, 0);
+	os_st32(t + 4, e->value_len);
+	os_st64(t + 8, e->version);
+	os_buf_put(b, t, sizeof t);
+	os_buf_put(b, e->key, e->key_len);
+	os_buf_put(b, e->value, e->value_len);
+	return buf_status(b);
+}
+
+int os_snap_reply_get(const uint8_t *p, size_t len, uint16_t count, os_snap_head *hd,
+                      os_snap_entry *entries)
+{
+	os_rd r;
+	os_rd_init(&r, p, len);
+	const uint8_t *h = os_rd_take(&r, OS_SNAP_REPLY_HDR);
+	if (h == NULL)
+		return OSTORE_EPROTO;
+	if (r.left / (OS_SNAP_ENTRY_HDR + 3) < count)
+		return OSTORE_EPROTO;
+	for (uint16_t i = 0; i < count; i++) {
+		const uint8_t *t = os_rd_take(&r, OS_SNAP_ENTRY_HDR);
+		if (t == NULL)
+			return OSTORE_EPROTO;
+		os_snap_entry *e = &entries[i];
+		e->key_len = os_ld16(t);
+		e->value_len = os_ld32(t + 4);
+		e->version = os_ld64(t + 8);
+		if (e->value_len > OSTORE_MAX_VALUE_LIMIT)
+			return OSTORE_EPROTO;
+		e->key = os_rd_take(&r, e->key_len);
+		if (e->key == NULL || !key_valid(e->key, e->key_len))
+			return OSTORE_EPROTO;
+		e->value = NULL;
+		if (e->value_len) {
+			e->value = os_rd_take(&r, e->value_len);
+			if (e->value == NULL)
+				return OSTORE_EPROTO;
+		}
+	}
+	if (r.left != 0)
+		return OSTORE_EPROTO;
+	hd->session = os_ld64(h);
+	hd->snap_lsn = os_ld64(h + 8);
+	hd->snap_epoch = os_ld64(h + 16);
+	hd->done = h[24];
+	return OSTORE_OK;
+}
+
+/* ---- CHECKSUM ---- */
+
+int os_cksum_req_put(os_buf *b, uint16_t slot_begin, uint16_t slot_end)
+{
+	os_buf_put_u16(b, slot_begin);
+	os_buf_put_u16(b, slot_end);
+	return buf_status(b);
+}
+
+int os_cksum_req_get(const uint8_t *p, size_t len, uint16_t *slot_begin, uint16_t *slot_end)
+{
+	if (p == NULL || len != OS_CKSUM_REQ_SIZE)
+		return OSTORE_EPROTO;
+	uint16_t b = os_ld16(p), e = os_ld16(p + 2);
+	if (e > OSTORE_SLOTS || b >= e)
+		return OSTORE_EPROTO;
+	*slot_begin = b;
+	*slot_end = e;
+	return OSTORE_OK;
+}
+
+int os_cksum_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *lsn,
+                       os_cksum_entry *e)
+{
+	if (p == NULL || len != 8u + (size_t)count * OS_CKSUM_ENTRY_SIZE)
+		return OSTORE_EPROTO;
+	*lsn = os_ld64(p);
+	for (uint16_t i = 0; i < count; i++) {
+		e[i].orders = os_ld64(p + 8 + (size_t)i * OS_CKSUM_ENTRY_SIZE);
+		e[i].checksum = os_ld64(p + 16 + (size_t)i * OS_CKSUM_ENTRY_SIZE);
 	}
 	return OSTORE_OK;
 }

@@ -170,18 +170,33 @@ int os_scan_reply_get(const uint8_t *p, size_t len, uint16_t count, uint16_t *ne
                       os_scan_entry *entries);
 
 /* ---- STATS ----
- * request body: empty. reply body: count entries of 48 bytes:
+ * request body: empty. reply body: count entries of 64 bytes:
  *   u32 shard  u32 slots  u32 node  u32 status  u64 orders  u64 lsn  u64 bytes_used
- *   u64 map_size
- * A node answers with one entry (itself); a router with one entry per shard.
+ *   u64 map_size  u32 role (os_role)  u32 replicas  u64 primary_lsn
+ * A node answers with one entry (itself): shard is the shard it is primary or replica
+ * of (0xFFFFFFFF for none), lsn its applied LSN, primary_lsn the newest LSN of its shard
+ * it knows of (its own LSN on a primary), replicas the replicas that pulled within the
+ * heartbeat timeout (primary only). A router answers with one entry per shard.
  */
+typedef enum os_role {
+	OS_ROLE_NONE = 0,
+	OS_ROLE_PRIMARY = 1,
+	OS_ROLE_REPLICA = 2,
+} os_role;
+
 typedef struct os_stats_entry {
 	uint32_t shard, slots, node, status;
 	uint64_t orders, lsn, bytes_used, map_size;
+	uint32_t role;     /* os_role */
+	uint32_t replicas; /* connected replicas (primary) */
+	uint64_t primary_lsn;
 } os_stats_entry;
 
-#define OS_STATS_ENTRY_SIZE 48u
+#define OS_STATS_ENTRY_SIZE 64u
+/** os_stats_entry_put - append one entry. Returns OSTORE_OK or OSTORE_ENOMEM. */
 int os_stats_entry_put(os_buf *b, const os_stats_entry *e);
+/** os_stats_entries_get - decode exactly @count entries from @len bytes into @e.
+ *  Returns OSTORE_OK or OSTORE_EPROTO (length is not count x 64). */
 int os_stats_entries_get(const uint8_t *p, size_t len, uint16_t count, os_stats_entry *e);
 
 /* ---- MAP_GET / MAP_SET ----
@@ -221,7 +236,29 @@ typedef struct os_log_entry {
 } os_log_entry;
 
 #define OS_PULL_REQ_SIZE 40u
+#define OS_PULL_REPLY_HDR 16u
 #define OS_LOG_ENTRY_HDR 24u
+
+/** os_pull_req_put - append a REPL_PULL request body. Returns OSTORE_OK or OSTORE_ENOMEM. */
+int os_pull_req_put(os_buf *b, const os_pull_req *r);
+/** os_pull_req_get - decode a REPL_PULL request body (exactly 40 bytes).
+ *  Returns OSTORE_OK or OSTORE_EPROTO. */
+int os_pull_req_get(const uint8_t *p, size_t len, os_pull_req *r);
+/** os_pull_reply_head_put - append the fixed part of a REPL_PULL reply (before the
+ *  entries). Returns OSTORE_OK or OSTORE_ENOMEM. */
+int os_pull_reply_head_put(os_buf *b, uint64_t primary_lsn, uint64_t oldest_lsn);
+/** os_log_entry_put - append one log entry. Returns OSTORE_OK or OSTORE_ENOMEM. */
+int os_log_entry_put(os_buf *b, const os_log_entry *e);
+/** os_log_entry_size - bytes os_log_entry_put appends for @e. Cannot fail. */
+size_t os_log_entry_size(const os_log_entry *e);
+/**
+ * os_pull_reply_get - decode a REPL_PULL reply body with @count entries into @entries
+ * (array of @count; may be NULL when @count is 0). Entries point into @p.
+ * Returns OSTORE_OK or OSTORE_EPROTO (truncated, trailing bytes, op not PUT/DEL, a value
+ * on DEL, key not 3..258 bytes, value over OSTORE_MAX_VALUE_LIMIT).
+ */
+int os_pull_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *primary_lsn,
+                      uint64_t *oldest_lsn, os_log_entry *entries);
 
 /* ---- SNAP (re-seed) ----
  * request body: u16 shard  u16 node_id  u32 max_bytes  u64 cluster_id
@@ -232,12 +269,76 @@ typedef struct os_log_entry {
  *   u64 version  key  value
  * The primary holds one read transaction per session (a consistent snapshot at snap_lsn)
  * and ends it at the last page or after a period without requests.
+ * Reply statuses: OK; OSTORE_ENOTPRIMARY; OSTORE_EINVAL (other cluster or shard);
+ * OSTORE_ERESEED (unknown or expired session: start again with session 0);
+ * OSTORE_EUNAVAIL (the node is behind the newest LSN it knows of: it never seeds).
  */
+typedef struct os_snap_req {
+	uint16_t shard, node_id;
+	uint32_t max_bytes;
+	uint64_t cluster_id, session;
+	const uint8_t *after;
+	uint16_t after_len;
+} os_snap_req;
+
+typedef struct os_snap_head {
+	uint64_t session, snap_lsn, snap_epoch;
+	uint8_t done;
+} os_snap_head;
+
+typedef struct os_snap_entry {
+	const uint8_t *key;
+	uint16_t key_len;
+	const uint8_t *value;
+	uint32_t value_len;
+	uint64_t version;
+} os_snap_entry;
+
+#define OS_SNAP_REQ_HDR 28u
+#define OS_SNAP_REPLY_HDR 32u
+#define OS_SNAP_ENTRY_HDR 16u
+
+/** os_snap_req_put - append a SNAP request body. Returns OSTORE_OK or OSTORE_ENOMEM. */
+int os_snap_req_put(os_buf *b, const os_snap_req *r);
+/** os_snap_req_get - decode a SNAP request body. Returns OSTORE_OK or OSTORE_EPROTO
+ *  (truncated, trailing bytes, after_len > 258). */
+int os_snap_req_get(const uint8_t *p, size_t len, os_snap_req *r);
+/** os_snap_head_put - append the fixed part of a SNAP reply. OSTORE_OK or OSTORE_ENOMEM. */
+int os_snap_head_put(os_buf *b, const os_snap_head *h);
+/** os_snap_entry_put - append one snapshot entry. OSTORE_OK or OSTORE_ENOMEM. */
+int os_snap_entry_put(os_buf *b, const os_snap_entry *e);
+/**
+ * os_snap_reply_get - decode a SNAP reply body with @count entries into @entries (array
+ * of @count, may be NULL when 0). Returns OSTORE_OK or OSTORE_EPROTO (truncated,
+ * trailing bytes, key not 3..258 bytes, value over OSTORE_MAX_VALUE_LIMIT).
+ */
+int os_snap_reply_get(const uint8_t *p, size_t len, uint16_t count, os_snap_head *h,
+                      os_snap_entry *entries);
+
 /* ---- CHECKSUM ----
  * request body: u16 slot_begin  u16 slot_end (exclusive, <= 4096)
  * reply body: u64 lsn (the node's applied LSN)  then count = slot_end - slot_begin entries:
  *   u64 orders  u64 checksum (XXH3_64bits over every (key, version, value) in key order)
+ * The checksum of a slot is XXH3_64bits (streaming) over, per order in key order: the
+ * LMDB key (slot BE + id), the version (u64 LE), the value; 0 orders give the XXH3 of
+ * nothing (0x2d06800538d394c2). Reply statuses: OK, OSTORE_EPROTO, OSTORE_ESTORAGE.
  */
+typedef struct os_cksum_entry {
+	uint64_t orders, checksum;
+} os_cksum_entry;
+
+#define OS_CKSUM_REQ_SIZE 4u
+#define OS_CKSUM_ENTRY_SIZE 16u
+
+/** os_cksum_req_put - append a CHECKSUM request body. OSTORE_OK or OSTORE_ENOMEM. */
+int os_cksum_req_put(os_buf *b, uint16_t slot_begin, uint16_t slot_end);
+/** os_cksum_req_get - decode a CHECKSUM request body. Returns OSTORE_OK or OSTORE_EPROTO
+ *  (not 4 bytes, empty range, slot_end > 4096). */
+int os_cksum_req_get(const uint8_t *p, size_t len, uint16_t *slot_begin, uint16_t *slot_end);
+/** os_cksum_reply_get - decode a CHECKSUM reply body of @count entries into @e (array
+ *  of @count). Returns OSTORE_OK or OSTORE_EPROTO (length is not 8 + count x 16). */
+int os_cksum_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *lsn,
+                       os_cksum_entry *e);
 
 /**
  * os_reply_status - build a reply frame that carries only a status (no body), e.g. to

@@ -6,7 +6,8 @@
  *              ├─ DATA ─▶ items ok? ─no─▶ status-only reply (EPROTO/EBADOP/EBADID/ETOOBIG)
  *              │            ├─ only GETs ─▶ read txn ─▶ reply now
  *              │            └─ any write ─▶ node_job ─▶ writer (reply later)
- *              ├─ SCAN / STATS / MAP_GET / PING ─▶ reply now
+ *              ├─ SCAN / STATS / MAP_GET / PING / CHECKSUM / SNAP ─▶ reply now
+ *              ├─ REPL_PULL ─▶ reply now, or parked until the writer commits (repl.h)
  *              └─ MAP_SET ─▶ older/equal/foreign: reply now; newer: writer (reply later)
  *
  * Runs on nng's callback threads: only read-only LMDB transactions (lookups in the
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "repl.h"
 #include "slot.h"
 #include "util.h"
 
@@ -41,8 +43,28 @@ void node_req_fini(node_req *r)
 	os_buf_fini(&r->scratch);
 	os_buf_fini(&r->job.reply);
 	os_map_unref(r->job.map);
+	node_pull_park_free(r->park);
+	r->park = NULL;
 	r->items = NULL;
 	r->job.map = NULL;
+}
+
+void node_req_stop(node_req *r)
+{
+	node_pull_park_stop(r->park);
+}
+
+/* Read access to @slot: OK, ENOMAP, ENOTPRIMARY (a replica of its shard), EMOVED. */
+static int read_status(node_env *env, const os_map *map, uint16_t slot)
+{
+	if (map == NULL)
+		return OSTORE_ENOMAP;
+	if (node_owns_slot(map, env->id, slot))
+		return OSTORE_OK;
+	uint32_t shard;
+	if (node_role_of(map, env->id, &shard) == OS_ROLE_REPLICA && map->slot_shard[slot] == shard)
+		return OSTORE_ENOTPRIMARY;
+	return OSTORE_EMOVED;
 }
 
 /* Bad frames are logged at warn, at most BAD_LOG_PER_SEC lines per second. */
@@ -104,10 +126,8 @@ static int data_reads(node_env *env, node_req *r, const os_hdr *h, uint16_t n)
 		size_t vlen = 0;
 		uint64_t ver = 0;
 		int st;
-		if (map == NULL)
-			st = OSTORE_ENOMAP;
-		else if (!node_owns_slot(map, env->id, slot))
-			st = OSTORE_EMOVED;
+		if ((st = read_status(env, map, slot)) != OSTORE_OK)
+			;
 		else if (txn_rc != OSTORE_OK)
 			st = txn_rc;
 		else
@@ -255,7 +275,15 @@ static int handle_stats(node_env *env, node_req *r, const os_hdr *h)
 	os_map *map = node_maps_get(env->maps);
 	uint64_t epoch = map != NULL ? map->epoch : 0;
 	os_stats_entry e = {.node = env->id, .lsn = node_store_lsn(env->store)};
-	e.shard = node_primary_shard(map, env->id, &e.slots);
+	uint32_t shard;
+	e.role = node_role_of(map, env->id, &shard);
+	e.shard = shard;
+	node_primary_shard(map, env->id, &e.slots);
+	if (e.role == OS_ROLE_REPLICA)
+		e.slots = os_map_slot_count(map, (uint16_t)shard);
+	e.primary_lsn = node_repl_known_lsn(env->repl);
+	if (e.role == OS_ROLE_PRIMARY)
+		e.replicas = node_repl_reachable(env->repl, map, shard);
 	os_map_unref(map);
 	node_store_stats ss = {0};
 	MDB_txn *txn;
@@ -362,6 +390,15 @@ int node_handle(node_env *env, node_req *r, const uint8_t *p, size_t len)
 		break;
 	case OS_KIND_PING:
 		out = reply_status(env, r, h.kind, OSTORE_OK, h.client_id);
+		break;
+	case OS_KIND_REPL_PULL:
+		out = node_repl_handle_pull(env, r, &h, body, body_len);
+		break;
+	case OS_KIND_SNAP:
+		out = node_snap_handle(env, r, &h, body, body_len);
+		break;
+	case OS_KIND_CHECKSUM:
+		out = node_checksum_handle(env, r, &h, body, body_len);
 		break;
 	default:
 		return reply_bad(env, r, h.kind, OSTORE_EBADOP, h.client_id, len);

@@ -5,6 +5,7 @@
  * read (GET-only DATA, SCAN, STATS, MAP_GET, PING, MAP_SET with an old or equal map) are
  * answered at once from a short read-only LMDB transaction; frames that write become a
  * node_job for the writer thread (writer.h), answered later through job.done.
+ * REPL_PULL is answered at once or parked until new log records exist (repl.h).
  * A frame that cannot be decoded is answered with a status-only reply (EPROTO, EVERSION,
  * EBADOP, EBADID, ETOOBIG) and changes nothing.
  *
@@ -29,6 +30,7 @@ typedef struct node_req {
 	os_buf out;        /* immediate replies */
 	os_buf scratch;    /* SCAN entries before the cursor is known */
 	node_job job;      /* writes; the owner sets job.done once */
+	void *park;        /* parked REPL_PULL state (primary_repl.c), NULL until used */
 } node_req;
 
 enum {
@@ -40,6 +42,9 @@ enum {
 /** node_req_init / node_req_fini - empty scratch; fini frees it (job must be idle). */
 void node_req_init(node_req *r);
 void node_req_fini(node_req *r);
+
+/** node_req_stop - the server is closing: a parked pull of @r will not be answered. */
+void node_req_stop(node_req *r);
 
 /**
  * node_handle - answer the frame @p of @len bytes (borrowed).

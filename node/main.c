@@ -28,6 +28,8 @@
 #include "node.h"
 #include "nodemap.h"
 #include "ostore_version.h"
+#include "repl.h"
+#include "replica.h"
 #include "server.h"
 #include "store.h"
 #include "util.h"
@@ -35,6 +37,7 @@
 #include "writer.h"
 
 #define MIB (1024ull * 1024ull)
+#define SYNC_AUTO 999u /* option table sentinel for "--sync-replicas not given" */
 
 typedef struct node_config {
 	uint64_t id;
@@ -47,6 +50,10 @@ typedef struct node_config {
 	uint64_t map_size_mib;
 	uint64_t max_map_size_mib;
 	const char *log_level;
+	uint64_t retain_entries;
+	uint64_t retain_mb;
+	uint64_t heartbeat_ms;
+	uint64_t sync_replicas;
 } node_config;
 
 enum opt_type { OPT_U64, OPT_STR, OPT_FLAG };
@@ -76,6 +83,14 @@ static const opt_def opts[] = {
 	{"max-map-size", OPT_U64, CFG(max_map_size_mib), false, 1, 1u << 20, 65536, "MiB",
 	 "LMDB map size limit; past it writes answer OSTORE_EFULL"},
 	{"log-level", OPT_STR, CFG(log_level), false, 0, 0, 0, "LEVEL", "debug|info|warn|error (default info)"},
+	{"log-retain-entries", OPT_U64, CFG(retain_entries), false, 1, 1ull << 40, 200000, "N",
+	 "write log records kept for replicas"},
+	{"log-retain-mb", OPT_U64, CFG(retain_mb), false, 1, 1u << 20, 256, "MiB",
+	 "write log size kept for replicas"},
+	{"heartbeat-timeout-ms", OPT_U64, CFG(heartbeat_ms), false, 30, 600000, 1000, "MS",
+	 "a peer silent this long counts as dead"},
+	{"sync-replicas", OPT_U64, CFG(sync_replicas), false, 0, OS_MAP_MAX_REPLICAS, SYNC_AUTO, "K",
+	 "replica acks before a write is acknowledged (default: 1 if the shard has a replica, else 0)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -87,7 +102,7 @@ static void usage(FILE *f)
 		snprintf(left, sizeof(left), "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
 		         opts[i].arg ? opts[i].arg : "");
 		fprintf(f, "  %-22s %s", left, opts[i].help);
-		if (opts[i].type == OPT_U64 && !opts[i].required)
+		if (opts[i].type == OPT_U64 && !opts[i].required && opts[i].def != SYNC_AUTO)
 			fprintf(f, " (default %llu)", (unsigned long long)opts[i].def);
 		fprintf(f, "\n");
 	}
@@ -196,7 +211,7 @@ static int adopt_map_file(node_store *st, const char *path, os_map **cur)
 		if ((rc = node_store_write_begin(st, &txn)) != OSTORE_OK)
 			break;
 		if ((rc = node_store_put_map(st, txn, m)) == OSTORE_OK)
-			rc = node_store_commit(st, txn, node_store_lsn(st));
+			rc = node_store_commit(st, txn, node_store_lsn(st), node_store_epoch(st));
 		else
 			node_store_abort(st, txn);
 		if (rc != OSTORE_EFULL || (rc = node_store_grow(st)) != OSTORE_OK)
@@ -250,6 +265,16 @@ int main(int argc, char **argv)
 		goto out;
 	node_maps_install(env.maps, map);
 	map = NULL;
+	node_repl_opts ro = {
+		.retain_entries = cfg.retain_entries,
+		.retain_bytes = cfg.retain_mb * MIB,
+		.heartbeat_ms = (uint32_t)cfg.heartbeat_ms,
+		.sync_replicas = cfg.sync_replicas == SYNC_AUTO ? NODE_SYNC_AUTO : (uint32_t)cfg.sync_replicas,
+	};
+	if (node_repl_create(&env, &ro, &env.repl) != OSTORE_OK) {
+		OS_ERROR("msg=\"cannot start replication state\"");
+		goto out;
+	}
 	if (node_writer_create(&env, &env.writer) != OSTORE_OK) {
 		OS_ERROR("msg=\"cannot start writer thread\"");
 		goto out;
@@ -261,6 +286,10 @@ int main(int argc, char **argv)
 	};
 	if (node_server_create(&env, &sv, &srv) != OSTORE_OK)
 		goto out;
+	if (node_replica_create(&env, &env.replica) != OSTORE_OK) {
+		OS_ERROR("msg=\"cannot start replicator thread\"");
+		goto out;
+	}
 	OS_INFO("msg=\"started\" id=%u addr=%s data=%s epoch=%llu lsn=%llu sync=%s version=%s",
 	        env.id, cfg.listen, cfg.data, (unsigned long long)node_maps_epoch(env.maps),
 	        (unsigned long long)node_store_lsn(env.store), cfg.no_sync ? "off" : "on",
@@ -270,14 +299,19 @@ int main(int argc, char **argv)
 	sigwait(&sigs, &sig);
 	OS_INFO("msg=\"stopping\" signal=%d", sig);
 	node_server_stop_accepting(srv);
+	node_replica_destroy(env.replica); /* uses the writer: stop it first */
+	env.replica = NULL;
 	node_writer_stop(env.writer); /* commits and answers everything queued */
 	unsigned busy = node_server_drain(srv, 5000);
 	if (busy > 0)
 		OS_WARN("msg=\"replies still in flight at shutdown\" contexts=%u", busy);
 	exit_code = 0;
 out:
+	node_replica_destroy(env.replica);
+	node_repl_stop(env.repl); /* answers parked writes while the server still exists */
 	node_server_destroy(srv);
 	node_writer_destroy(env.writer);
+	node_repl_destroy(env.repl);
 	node_maps_destroy(env.maps);
 	os_map_unref(map);
 	uint64_t lsn = env.store != NULL ? node_store_lsn(env.store) : 0;

@@ -12,6 +12,8 @@
 #include "store.h"
 
 typedef struct node_writer node_writer;
+typedef struct node_repl node_repl;
+typedef struct node_replica node_replica;
 
 typedef struct node_env {
 	uint16_t id;          /* this node's id in the cluster map */
@@ -19,6 +21,8 @@ typedef struct node_env {
 	node_store *store;
 	node_maps *maps;
 	node_writer *writer;
+	node_repl *repl;      /* replication state (repl.h) */
+	node_replica *replica; /* replicator thread (replica.h) */
 } node_env;
 
 #endif /* NODE_NODE_H */

@@ -295,6 +295,8 @@ void node_server_destroy(node_server *s)
 	if (s->sock_open && !close_with_timeout(s->sock))
 		return; /* nng may still use the contexts: do not free them */
 	for (unsigned i = 0; i < s->nctx; i++)
+		node_req_stop(&s->ctxs[i].r); /* parked pulls: never answered now */
+	for (unsigned i = 0; i < s->nctx; i++)
 		nng_aio_stop(s->ctxs[i].aio);
 	for (unsigned i = 0; i < s->nctx; i++) {
 		sctx *c = &s->ctxs[i];

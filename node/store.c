@@ -31,13 +31,15 @@
 #define META_LSN "lsn"
 #define META_MAP "map"
 #define META_NODE_ID "node_id"
+#define META_EPOCH "applied_epoch"
 #define VERSION_SIZE 8u
 
 struct node_store {
 	MDB_env *env;
-	MDB_dbi orders, meta;
+	MDB_dbi orders, meta, log;
 	pthread_rwlock_t grow_lock; /* read mode around read txns; write mode to resize */
 	_Atomic uint64_t lsn;        /* last committed LSN */
+	_Atomic uint64_t epoch;      /* epoch stamped on the entry at lsn */
 	uint64_t max_map_size;
 	int lock_fd;
 	os_buf scratch; /* writer-owned: value staging */
@@ -122,6 +124,14 @@ static int store_check_meta(node_store *st, MDB_txn *txn, uint32_t node_id, os_m
 	else if (rc != MDB_NOTFOUND)
 		return rc != 0 ? store_err("get lsn", rc) : store_err("lsn record size", MDB_CORRUPTED);
 
+	k = mval(META_EPOCH, strlen(META_EPOCH));
+	rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		atomic_store(&st->epoch, os_ld64(v.mv_data));
+	else if (rc != MDB_NOTFOUND)
+		return rc != 0 ? store_err("get applied_epoch", rc)
+		               : store_err("applied_epoch record size", MDB_CORRUPTED);
+
 	*map_out = NULL;
 	k = mval(META_MAP, strlen(META_MAP));
 	rc = mdb_get(txn, st->meta, &k, &v);
@@ -173,6 +183,7 @@ int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_
 	st->lock_fd = -1;
 	st->max_map_size = o->max_map_size;
 	atomic_init(&st->lsn, 0);
+	atomic_init(&st->epoch, 0);
 	os_buf_init(&st->scratch);
 	pthread_rwlockattr_t ra;
 	pthread_rwlockattr_init(&ra);
@@ -197,6 +208,8 @@ int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_
 		int mrc = mdb_dbi_open(txn, "orders", MDB_CREATE, &st->orders);
 		if (mrc == 0)
 			mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
+		if (mrc == 0)
+			mrc = mdb_dbi_open(txn, "log", MDB_CREATE, &st->log);
 		rc = mrc != 0 ? store_err("dbi_open", mrc) : store_check_meta(st, txn, o->node_id, stored_map);
 		if (rc == OSTORE_OK) {
 			mrc = mdb_txn_commit(txn);
@@ -232,6 +245,62 @@ void node_store_close(node_store *st)
 uint64_t node_store_lsn(const node_store *st)
 {
 	return atomic_load(&((node_store *)st)->lsn);
+}
+
+uint64_t node_store_epoch(const node_store *st)
+{
+	return atomic_load(&((node_store *)st)->epoch);
+}
+
+MDB_dbi node_store_log_dbi(const node_store *st)
+{
+	return st->log;
+}
+
+MDB_dbi node_store_meta_dbi(const node_store *st)
+{
+	return st->meta;
+}
+
+int node_store_meta_get(node_store *st, MDB_txn *txn, uint64_t *lsn, uint64_t *epoch)
+{
+	*lsn = 0;
+	*epoch = 0;
+	const char *names[2] = {META_LSN, META_EPOCH};
+	uint64_t *outs[2] = {lsn, epoch};
+	for (int i = 0; i < 2; i++) {
+		MDB_val k = mval(names[i], strlen(names[i])), v;
+		int rc = mdb_get(txn, st->meta, &k, &v);
+		if (rc == 0 && v.mv_size == 8)
+			*outs[i] = os_ld64(v.mv_data);
+		else if (rc != MDB_NOTFOUND)
+			return store_err("get meta", rc != 0 ? rc : MDB_CORRUPTED);
+	}
+	return OSTORE_OK;
+}
+
+void node_store_readers_lock(node_store *st)
+{
+	pthread_rwlock_rdlock(&st->grow_lock);
+}
+
+void node_store_readers_unlock(node_store *st)
+{
+	pthread_rwlock_unlock(&st->grow_lock);
+}
+
+int node_store_long_read_begin(node_store *st, MDB_txn **txn)
+{
+	pthread_rwlock_rdlock(&st->grow_lock);
+	int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+	pthread_rwlock_unlock(&st->grow_lock);
+	return rc != 0 ? store_err("txn_begin (snapshot)", rc) : OSTORE_OK;
+}
+
+void node_store_long_read_end(node_store *st, MDB_txn *txn)
+{
+	(void)st;
+	mdb_txn_abort(txn);
 }
 
 int node_store_read_begin(node_store *st, MDB_txn **txn)
@@ -331,11 +400,10 @@ int node_store_write_begin(node_store *st, MDB_txn **txn)
 	return rc != 0 ? store_err("txn_begin (write)", rc) : OSTORE_OK;
 }
 
-int node_store_put(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
-                   size_t id_len, uint64_t version, const uint8_t *value, size_t value_len)
+int node_store_put_key(node_store *st, MDB_txn *txn, const uint8_t *key, size_t key_len,
+                       uint64_t version, const uint8_t *value, size_t value_len)
 {
-	uint8_t key[OS_KEY_MAX];
-	MDB_val k = mval(key, os_key_make(key, slot, id, id_len));
+	MDB_val k = mval(key, key_len);
 	/* MDB_RESERVE: LMDB hands out the space and we fill it, no staging copy. */
 	MDB_val v = mval(NULL, VERSION_SIZE + value_len);
 	int rc = mdb_put(txn, st->orders, &k, &v, MDB_RESERVE);
@@ -347,15 +415,37 @@ int node_store_put(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *i
 	return OSTORE_OK;
 }
 
-int node_store_del(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
-                   size_t id_len)
+int node_store_del_key(node_store *st, MDB_txn *txn, const uint8_t *key, size_t key_len)
 {
-	uint8_t key[OS_KEY_MAX];
-	MDB_val k = mval(key, os_key_make(key, slot, id, id_len));
+	MDB_val k = mval(key, key_len);
 	int rc = mdb_del(txn, st->orders, &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return OSTORE_ENOTFOUND;
 	return rc != 0 ? store_err("del", rc) : OSTORE_OK;
+}
+
+int node_store_put(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
+                   size_t id_len, uint64_t version, const uint8_t *value, size_t value_len)
+{
+	uint8_t key[OS_KEY_MAX];
+	size_t klen = os_key_make(key, slot, id, id_len);
+	return node_store_put_key(st, txn, key, klen, version, value, value_len);
+}
+
+int node_store_del(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
+                   size_t id_len)
+{
+	uint8_t key[OS_KEY_MAX];
+	size_t klen = os_key_make(key, slot, id, id_len);
+	return node_store_del_key(st, txn, key, klen);
+}
+
+int node_store_clear(node_store *st, MDB_txn *txn)
+{
+	int rc = mdb_drop(txn, st->orders, 0);
+	if (rc == 0)
+		rc = mdb_drop(txn, st->log, 0);
+	return rc != 0 ? store_err("drop", rc) : OSTORE_OK;
 }
 
 int node_store_put_map(node_store *st, MDB_txn *txn, const os_map *m)
@@ -369,21 +459,31 @@ int node_store_put_map(node_store *st, MDB_txn *txn, const os_map *m)
 	return rc != 0 ? store_err("put map", rc) : OSTORE_OK;
 }
 
-int node_store_commit(node_store *st, MDB_txn *txn, uint64_t lsn)
+static int put_meta_u64(node_store *st, MDB_txn *txn, const char *name, uint64_t val)
 {
-	int rc;
-	if (lsn != atomic_load(&st->lsn)) {
-		uint8_t b[8];
-		os_st64(b, lsn);
-		MDB_val k = mval(META_LSN, strlen(META_LSN)), v = mval(b, sizeof(b));
-		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0) {
-			mdb_txn_abort(txn);
-			return store_err("put lsn", rc);
-		}
+	uint8_t b[8];
+	os_st64(b, val);
+	MDB_val k = mval(name, strlen(name)), v = mval(b, sizeof(b));
+	int rc = mdb_put(txn, st->meta, &k, &v, 0);
+	return rc != 0 ? store_err(name, rc) : OSTORE_OK;
+}
+
+int node_store_commit(node_store *st, MDB_txn *txn, uint64_t lsn, uint64_t epoch)
+{
+	int rc = OSTORE_OK;
+	if (lsn != atomic_load(&st->lsn))
+		rc = put_meta_u64(st, txn, META_LSN, lsn);
+	if (rc == OSTORE_OK && epoch != atomic_load(&st->epoch))
+		rc = put_meta_u64(st, txn, META_EPOCH, epoch);
+	if (rc != OSTORE_OK) {
+		mdb_txn_abort(txn);
+		return rc;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		return store_err("commit", rc);
+	int mrc;
+	if ((mrc = mdb_txn_commit(txn)) != 0)
+		return store_err("commit", mrc);
 	atomic_store(&st->lsn, lsn);
+	atomic_store(&st->epoch, epoch);
 	return OSTORE_OK;
 }
 

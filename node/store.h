@@ -1,11 +1,13 @@
 /*
  * store.h - the node's LMDB environment (internal to node/).
  *
- * One environment per process (--data DIR), opened once with MDB_NOTLS, with two DBIs:
+ * One environment per process (--data DIR), opened once with MDB_NOTLS, with three DBIs:
  *   "orders": key = os_key_make(slot, id) (slot big-endian, then the ID bytes);
  *             value = u64 version (little-endian) + value bytes.
- *   "meta":   "lsn" (u64 LE, the shard's last LSN), "map" (os_map_encode blob),
+ *   "meta":   "lsn" (u64 LE, the shard's last LSN), "applied_epoch" (u64 LE, the epoch
+ *             stamped on the log entry at "lsn"), "map" (os_map_encode blob),
  *             "node_id" (u32 LE; a directory belongs to one node id for life).
+ *   "log":    the write log (replog.h): key = LSN (u64 big-endian), value = entry.
  * DIR/node.lock is held with flock() while the store is open, so a second process
  * cannot open the same directory (LMDB would allow it and the LSNs would diverge).
  *
@@ -67,6 +69,31 @@ void node_store_close(node_store *st);
 
 /** node_store_lsn - the last committed LSN. Any thread. */
 uint64_t node_store_lsn(const node_store *st);
+/** node_store_epoch - the epoch stamped on the entry at the last committed LSN (0 if
+ *  none). Any thread. */
+uint64_t node_store_epoch(const node_store *st);
+/** node_store_log_dbi / node_store_meta_dbi - DBI handles, for replog.c. Cannot fail. */
+MDB_dbi node_store_log_dbi(const node_store *st);
+MDB_dbi node_store_meta_dbi(const node_store *st);
+/** node_store_meta_get - "lsn" and "applied_epoch" as seen by @txn (0 when absent).
+ *  Returns OSTORE_OK or OSTORE_ESTORAGE. */
+int node_store_meta_get(node_store *st, MDB_txn *txn, uint64_t *lsn, uint64_t *epoch);
+
+/**
+ * node_store_long_read_begin - begin a read-only transaction meant to live across many
+ * requests (a SNAP session): the reader lock is taken only while beginning. Between uses
+ * no pointer into the map may be kept, and each use is bracketed with
+ * node_store_readers_lock()/unlock() so a map growth never runs during one.
+ * Returns OSTORE_OK or OSTORE_ESTORAGE. End with node_store_long_read_end (any thread,
+ * MDB_NOTLS).
+ */
+int node_store_long_read_begin(node_store *st, MDB_txn **txn);
+/** node_store_long_read_end - abort a transaction of node_store_long_read_begin. */
+void node_store_long_read_end(node_store *st, MDB_txn *txn);
+/** node_store_readers_lock / unlock - hold the reader lock (read mode) around a use of a
+ *  long read transaction. Cannot fail. */
+void node_store_readers_lock(node_store *st);
+void node_store_readers_unlock(node_store *st);
 
 /**
  * node_store_read_begin - take the reader lock and begin a read-only transaction.
@@ -117,16 +144,25 @@ int node_store_put(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *i
  *  OSTORE_EFULL or OSTORE_ESTORAGE as node_store_put. */
 int node_store_del(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
                    size_t id_len);
+/** node_store_put_key / node_store_del_key - as node_store_put / node_store_del with
+ *  the LMDB key (slot BE + id) given directly (replication). Same results. */
+int node_store_put_key(node_store *st, MDB_txn *txn, const uint8_t *key, size_t key_len,
+                       uint64_t version, const uint8_t *value, size_t value_len);
+int node_store_del_key(node_store *st, MDB_txn *txn, const uint8_t *key, size_t key_len);
+/** node_store_clear - delete every order and every log entry (re-seed). Returns
+ *  OSTORE_OK, OSTORE_EFULL or OSTORE_ESTORAGE as node_store_put. */
+int node_store_clear(node_store *st, MDB_txn *txn);
 /** node_store_put_map - store @m as the "map" meta record. Errors as node_store_put,
  *  plus OSTORE_ENOMEM. */
 int node_store_put_map(node_store *st, MDB_txn *txn, const os_map *m);
 /**
- * node_store_commit - write @lsn as the "lsn" meta record (when it changed) and commit.
- * The transaction is gone afterwards whatever the result. On OSTORE_OK the commit is
- * durable (synced unless no_sync) and node_store_lsn() returns @lsn.
+ * node_store_commit - write @lsn as the "lsn" and @epoch as the "applied_epoch" meta
+ * records (when they changed) and commit. The transaction is gone afterwards whatever the
+ * result. On OSTORE_OK the commit is durable (synced unless no_sync), node_store_lsn()
+ * returns @lsn and node_store_epoch() @epoch.
  * Returns OSTORE_OK, OSTORE_EFULL (grow and redo the whole transaction), OSTORE_ESTORAGE.
  */
-int node_store_commit(node_store *st, MDB_txn *txn, uint64_t lsn);
+int node_store_commit(node_store *st, MDB_txn *txn, uint64_t lsn, uint64_t epoch);
 /** node_store_abort - abort the write transaction. Cannot fail. */
 void node_store_abort(node_store *st, MDB_txn *txn);
 /**

@@ -32,6 +32,8 @@
 
 #include "dedup.h"
 #include "log.h"
+#include "repl.h"
+#include "replog.h"
 #include "slot.h"
 
 /* Pending request IDs of the running batch: open addressing, rebuilt per attempt. */
@@ -52,6 +54,7 @@ struct node_writer {
 	/* writer thread only: */
 	node_dedup *dedup;
 	uint64_t lsn;
+	uint64_t epoch; /* epoch stamped on the entry at lsn */
 	pend_entry *pend;
 	size_t pend_cap; /* power of two */
 	size_t pend_used;
@@ -88,6 +91,37 @@ static pend_entry *pend_slot(node_writer *w, uint64_t client_id, uint64_t seq)
 /* ---- applying one item ---- */
 
 /*
+ * Whether this node may write @slot under @map: OSTORE_OK; OSTORE_ENOMAP; OSTORE_EMOVED
+ * (another shard's slot); OSTORE_ENOTPRIMARY (a slot of the shard this node is a replica
+ * of: fenced after a failover); OSTORE_EUNAVAIL (the shard has LSNs this node lacks).
+ */
+static int slot_status(node_writer *w, const os_map *map, uint16_t slot)
+{
+	if (map == NULL)
+		return OSTORE_ENOMAP;
+	if (node_owns_slot(map, w->env->id, slot))
+		return node_repl_known_lsn(w->env->repl) > w->lsn ? OSTORE_EUNAVAIL : OSTORE_OK;
+	uint32_t shard;
+	if (node_role_of(map, w->env->id, &shard) == OS_ROLE_REPLICA && map->slot_shard[slot] == shard)
+		return OSTORE_ENOTPRIMARY;
+	return OSTORE_EMOVED;
+}
+
+/* Appends the log record of the write that just took LSN w->lsn. */
+static int log_write(node_writer *w, MDB_txn *txn, uint8_t op, uint16_t slot, const os_item *it)
+{
+	uint8_t key[OS_KEY_MAX];
+	os_log_entry e = {.lsn = w->lsn,
+	                  .epoch = w->epoch,
+	                  .op = op,
+	                  .key = key,
+	                  .key_len = (uint16_t)os_key_make(key, slot, it->id, it->id_len),
+	                  .value = op == OSTORE_OP_PUT ? it->value : NULL,
+	                  .value_len = op == OSTORE_OP_PUT ? it->value_len : 0};
+	return node_replog_append(w->env->store, txn, &e);
+}
+
+/*
  * Applies one write (or reads one GET) of a DATA frame inside @txn. Fills *@res (and for
  * GET *@val and *@vlen, valid until the next write). Returns OSTORE_OK when the item has a
  * result, or OSTORE_EFULL / OSTORE_ESTORAGE when the transaction failed.
@@ -113,8 +147,9 @@ static int apply_item(node_writer *w, MDB_txn *txn, const os_map *map, uint64_t 
 			return OSTORE_OK;
 		}
 	}
-	if (map == NULL || !node_owns_slot(map, w->env->id, slot)) {
-		res->status = map == NULL ? OSTORE_ENOMAP : OSTORE_EMOVED;
+	int own = slot_status(w, map, slot);
+	if (own != OSTORE_OK) {
+		res->status = (uint16_t)own;
 		return OSTORE_OK;
 	}
 
@@ -136,14 +171,19 @@ static int apply_item(node_writer *w, MDB_txn *txn, const os_map *map, uint64_t 
 			return rc;
 		res->status = OSTORE_OK;
 		res->version = ++w->lsn;
+		if ((rc = log_write(w, txn, OSTORE_OP_PUT, slot, it)) != OSTORE_OK)
+			return rc;
 		break;
 	case OSTORE_OP_DEL:
 		rc = node_store_del(st, txn, slot, it->id, it->id_len);
 		if (rc != OSTORE_OK && rc != OSTORE_ENOTFOUND)
 			return rc;
 		res->status = (uint16_t)rc;
-		if (rc == OSTORE_OK)
+		if (rc == OSTORE_OK) {
 			res->version = ++w->lsn; /* a delete is a write: it consumes an LSN */
+			if ((rc = log_write(w, txn, OSTORE_OP_DEL, slot, it)) != OSTORE_OK)
+				return rc;
+		}
 		break;
 	case OSTORE_OP_CAS:
 		rc = node_store_get(st, txn, slot, it->id, it->id_len, &cur, &cur_len, &cur_ver);
@@ -162,6 +202,8 @@ static int apply_item(node_writer *w, MDB_txn *txn, const os_map *map, uint64_t 
 				return rc;
 			res->status = OSTORE_OK;
 			res->version = ++w->lsn;
+			if ((rc = log_write(w, txn, OSTORE_OP_PUT, slot, it)) != OSTORE_OK)
+				return rc;
 		}
 		break;
 	default: /* os_items_get admits only the four ops */
@@ -212,6 +254,13 @@ static void reply_check_oom(node_job *job, uint64_t epoch)
 
 /* ---- batches ---- */
 
+static int trim_log(node_writer *w, MDB_txn *txn)
+{
+	const node_repl_opts *o = node_repl_opts_get(w->env->repl);
+	return node_replog_trim(w->env->store, txn, o->retain_entries, o->retain_bytes,
+	                        node_repl_log_pin(w->env->repl));
+}
+
 /* One attempt at a DATA batch. Returns OSTORE_OK (committed) or the failure. */
 static int data_attempt(node_writer *w, node_job *batch, size_t nitems, const os_map *map,
                         uint64_t epoch)
@@ -222,9 +271,11 @@ static int data_attempt(node_writer *w, node_job *batch, size_t nitems, const os
 	int rc = node_store_write_begin(w->env->store, &txn);
 	if (rc != OSTORE_OK)
 		return rc;
-	uint64_t lsn0 = w->lsn;
+	uint64_t lsn0 = w->lsn, epoch0 = w->epoch;
+	w->epoch = epoch; /* entries of this batch are stamped with the map's epoch */
 	for (node_job *j = batch; j != NULL && rc == OSTORE_OK; j = j->next) {
 		reply_begin(j, j->nitems, epoch);
+		j->ack_lsn = 0;
 		for (uint16_t i = 0; i < j->nitems && rc == OSTORE_OK; i++) {
 			node_dedup_result res;
 			const uint8_t *val;
@@ -232,14 +283,22 @@ static int data_attempt(node_writer *w, node_job *batch, size_t nitems, const os
 			rc = apply_item(w, txn, map, j->hdr.client_id, &j->items[i], &res, &val, &vlen);
 			if (rc == OSTORE_OK)
 				os_result_put(&j->reply, res.status, res.version, val, (uint32_t)vlen);
+			if (rc == OSTORE_OK && j->items[i].op != OSTORE_OP_GET && res.status == OSTORE_OK &&
+			    res.version > j->ack_lsn)
+				j->ack_lsn = res.version;
 		}
 	}
+	if (w->lsn == lsn0)
+		w->epoch = epoch0; /* nothing written: the stamp of the last entry stays */
+	if (rc == OSTORE_OK && w->lsn != lsn0)
+		rc = trim_log(w, txn);
 	if (rc == OSTORE_OK)
-		rc = node_store_commit(w->env->store, txn, w->lsn);
+		rc = node_store_commit(w->env->store, txn, w->lsn, w->epoch);
 	else
 		node_store_abort(w->env->store, txn);
 	if (rc != OSTORE_OK) {
 		w->lsn = lsn0;
+		w->epoch = epoch0;
 		return rc;
 	}
 	for (size_t i = 0; i < w->pend_cap && w->pend_used > 0; i++)
@@ -266,12 +325,16 @@ static void run_data_batch(node_writer *w, node_job *batch, size_t nitems)
 	else
 		OS_DEBUG("msg=\"batch committed\" items=%zu lsn=%llu", nitems,
 		         (unsigned long long)w->lsn);
+	if (rc == OSTORE_OK)
+		node_repl_committed(w->env->repl, w->lsn);
 	for (node_job *j = batch, *next; j != NULL; j = next) {
 		next = j->next;
-		if (rc != OSTORE_OK)
+		if (rc != OSTORE_OK) {
 			reply_all_failed(j, rc, epoch);
+			j->ack_lsn = 0;
+		}
 		reply_check_oom(j, epoch);
-		j->done(j);
+		node_repl_job_done(w->env->repl, j);
 	}
 	os_map_unref(map);
 }
@@ -289,6 +352,15 @@ static int map_apply(node_writer *w, node_job *job)
 	os_map_unref(cur);
 	if (rc != OSTORE_OK || same)
 		return rc;
+	uint32_t shard;
+	uint64_t known = node_repl_known_lsn(w->env->repl);
+	if (node_role_of(job->map, w->env->id, &shard) == OS_ROLE_PRIMARY && known > w->lsn) {
+		OS_ERROR("msg=\"refusing a map that makes this node primary: it is behind its shard\" "
+		         "epoch=%llu lsn=%llu known_lsn=%llu",
+		         (unsigned long long)job->map->epoch, (unsigned long long)w->lsn,
+		         (unsigned long long)known);
+		return OSTORE_EUNAVAIL;
+	}
 	for (;;) {
 		MDB_txn *txn;
 		rc = node_store_write_begin(w->env->store, &txn);
@@ -296,7 +368,7 @@ static int map_apply(node_writer *w, node_job *job)
 			return rc;
 		rc = node_store_put_map(w->env->store, txn, job->map);
 		if (rc == OSTORE_OK)
-			rc = node_store_commit(w->env->store, txn, w->lsn);
+			rc = node_store_commit(w->env->store, txn, w->lsn, w->epoch);
 		else
 			node_store_abort(w->env->store, txn);
 		if (rc != OSTORE_EFULL)
@@ -315,6 +387,7 @@ static int map_apply(node_writer *w, node_job *job)
 static void run_map_job(node_writer *w, node_job *job)
 {
 	int rc = map_apply(w, job);
+	job->status = rc;
 	if (rc != OSTORE_OK)
 		OS_WARN("msg=\"map_set refused\" err=\"%s\"", ostore_strerror(rc));
 	uint64_t epoch = node_maps_epoch(w->env->maps);
@@ -351,6 +424,80 @@ static node_job *take_batch_locked(node_writer *w, size_t *nitems)
 	return first;
 }
 
+/* ---- replica jobs ---- */
+
+/* Applies pulled entries (consecutive after w->lsn) in @txn. */
+static int repl_apply(node_writer *w, MDB_txn *txn, node_job *job)
+{
+	node_store *st = w->env->store;
+	for (uint32_t i = 0; i < job->nentries; i++) {
+		const os_log_entry *e = &job->log[i];
+		if (e->lsn != w->lsn + 1)
+			return OSTORE_EPROTO;
+		int rc = e->op == OSTORE_OP_PUT
+		                 ? node_store_put_key(st, txn, e->key, e->key_len, e->lsn, e->value, e->value_len)
+		                 : node_store_del_key(st, txn, e->key, e->key_len);
+		if (rc != OSTORE_OK && rc != OSTORE_ENOTFOUND)
+			return rc;
+		if ((rc = node_replog_append(st, txn, e)) != OSTORE_OK)
+			return rc;
+		w->lsn = e->lsn;
+		w->epoch = e->epoch;
+	}
+	return trim_log(w, txn);
+}
+
+/* Writes one snapshot page in @txn. */
+static int snap_apply(node_writer *w, MDB_txn *txn, node_job *job)
+{
+	node_store *st = w->env->store;
+	int rc;
+	if (job->snap_first) {
+		if ((rc = node_store_clear(st, txn)) != OSTORE_OK)
+			return rc;
+		w->lsn = 0;
+		w->epoch = 0;
+	}
+	for (uint32_t i = 0; i < job->nentries; i++) {
+		const os_snap_entry *e = &job->snap[i];
+		rc = node_store_put_key(st, txn, e->key, e->key_len, e->version, e->value, e->value_len);
+		if (rc != OSTORE_OK)
+			return rc;
+	}
+	if (job->snap_head.done) {
+		w->lsn = job->snap_head.snap_lsn;
+		w->epoch = job->snap_head.snap_epoch;
+	}
+	return OSTORE_OK;
+}
+
+static void run_replica_job(node_writer *w, node_job *job)
+{
+	uint64_t lsn0 = w->lsn, epoch0 = w->epoch;
+	int rc;
+	for (;;) {
+		MDB_txn *txn;
+		rc = node_store_write_begin(w->env->store, &txn);
+		if (rc != OSTORE_OK)
+			break;
+		rc = job->kind == NODE_JOB_REPL ? repl_apply(w, txn, job) : snap_apply(w, txn, job);
+		if (rc == OSTORE_OK)
+			rc = node_store_commit(w->env->store, txn, w->lsn, w->epoch);
+		else
+			node_store_abort(w->env->store, txn);
+		if (rc != OSTORE_OK) {
+			w->lsn = lsn0;
+			w->epoch = epoch0;
+		}
+		if (rc != OSTORE_EFULL || node_store_grow(w->env->store) != OSTORE_OK)
+			break;
+	}
+	if (rc == OSTORE_OK)
+		node_repl_committed(w->env->repl, w->lsn);
+	job->status = rc;
+	job->done(job);
+}
+
 static void *writer_main(void *arg)
 {
 	node_writer *w = arg;
@@ -363,6 +510,8 @@ static void *writer_main(void *arg)
 			break;
 		if (batch->kind == NODE_JOB_MAP)
 			run_map_job(w, batch);
+		else if (batch->kind == NODE_JOB_REPL || batch->kind == NODE_JOB_SNAP)
+			run_replica_job(w, batch);
 		else
 			run_data_batch(w, batch, nitems);
 	}
@@ -376,6 +525,7 @@ int node_writer_create(node_env *env, node_writer **out)
 		return OSTORE_ENOMEM;
 	w->env = env;
 	w->lsn = node_store_lsn(env->store);
+	w->epoch = node_store_epoch(env->store);
 	w->dedup = node_dedup_create();
 	if (w->dedup == NULL) {
 		free(w);

@@ -13,6 +13,7 @@
 #ifndef NODE_WRITER_H
 #define NODE_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,8 @@
 typedef enum node_job_kind {
 	NODE_JOB_DATA, /* DATA frame with at least one write */
 	NODE_JOB_MAP,  /* MAP_SET with a map newer than the node's at submit time */
+	NODE_JOB_REPL, /* replica: log entries pulled from the primary (replica.c) */
+	NODE_JOB_SNAP, /* replica: one page of a snapshot (replica.c) */
 } node_job_kind;
 
 /**
@@ -43,10 +46,22 @@ typedef struct node_job {
 	os_map *map;           /* MAP: the new map; the writer takes this reference and
 	                          sets the field to NULL */
 	os_buf reply;          /* the writer writes the whole reply frame here */
+	uint64_t ack_lsn;      /* DATA: highest LSN its writes answered (replica acks) */
+	int status;            /* REPL/SNAP/MAP: the outcome, set before done() */
+	const os_log_entry *log; /* REPL: entries, consecutive LSNs after the store's LSN */
+	const os_snap_entry *snap; /* SNAP: entries of the page */
+	uint32_t nentries;     /* REPL/SNAP: number of entries */
+	os_snap_head snap_head; /* SNAP: the page's head (done = last page) */
+	bool snap_first;       /* SNAP: first page: clear orders and log first */
 	void (*done)(struct node_job *job); /* called once on the writer thread */
 } node_job;
 
 /**
+ * REPL jobs apply the primary's entries with their LSN and epoch (orders + log + "lsn"
+ * in one transaction). SNAP jobs write one snapshot page; the first clears the orders
+ * and the log and sets the LSN to 0 (a crash mid-way leaves an empty replica that starts
+ * over), the last sets the LSN and epoch to the snapshot's.
+ *
  * node_writer_create - start the writer thread for @env (store, maps, id must be set;
  * the LSN is taken from the store).
  * Returns OSTORE_OK (*@out set) or OSTORE_ENOMEM / OSTORE_EINTERNAL (thread start).

@@ -405,8 +405,10 @@ static void test_stats(void **state)
 	os_buf_init(&b);
 	os_stats_entry in[2] = {
 		{.shard = 1, .slots = 2048, .node = 3, .status = OSTORE_OK, .orders = 1000000,
-		 .lsn = 123456789012ull, .bytes_used = 1u << 30, .map_size = 1ull << 40},
-		{.shard = 2, .slots = 2048, .node = 4, .status = OSTORE_EUNAVAIL},
+		 .lsn = 123456789012ull, .bytes_used = 1u << 30, .map_size = 1ull << 40,
+		 .role = OS_ROLE_PRIMARY, .replicas = 2, .primary_lsn = 123456789013ull},
+		{.shard = 2, .slots = 2048, .node = 4, .status = OSTORE_EUNAVAIL,
+		 .role = OS_ROLE_REPLICA, .primary_lsn = 7},
 	};
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(os_stats_entry_put(&b, &in[i]), OSTORE_OK);
@@ -443,6 +445,226 @@ static void test_empty_kinds(void **state)
 	}
 }
 
+/* ---- REPL_PULL ---- */
+
+static void test_pull_req(void **state)
+{
+	(void)state;
+	os_buf b;
+	os_buf_init(&b);
+	os_pull_req in = {.shard = 3, .node_id = 7, .wait_ms = 1000, .cluster_id = 0xABCDEF0123456789ull,
+	                  .from_lsn = 1ull << 40, .from_epoch = 9, .max_bytes = 1u << 20};
+	assert_int_equal(os_pull_req_put(&b, &in), OSTORE_OK);
+	assert_int_equal(b.len, OS_PULL_REQ_SIZE);
+	os_pull_req out;
+	assert_int_equal(os_pull_req_get(b.data, b.len, &out), OSTORE_OK);
+	assert_int_equal(out.shard, 3);
+	assert_int_equal(out.node_id, 7);
+	assert_int_equal(out.wait_ms, 1000);
+	assert_true(out.cluster_id == in.cluster_id);
+	assert_true(out.from_lsn == in.from_lsn);
+	assert_int_equal(out.from_epoch, 9);
+	assert_int_equal(out.max_bytes, 1u << 20);
+	for (size_t len = 0; len < b.len; len++) {
+		uint8_t *c = dup_exact(b.data, len);
+		assert_int_equal(os_pull_req_get(c, len, &out), OSTORE_EPROTO);
+		free(c);
+	}
+	os_buf_put_u8(&b, 0);
+	assert_int_equal(os_pull_req_get(b.data, b.len, &out), OSTORE_EPROTO);
+	os_buf_fini(&b);
+}
+
+static void test_pull_reply(void **state)
+{
+	(void)state;
+	os_buf b;
+	os_buf_init(&b);
+	const uint8_t k1[] = {0x0F, 0xFF, 'a', 0, 'b'}, k2[] = {0x00, 0x01, 'z'};
+	const uint8_t v1[] = "value-1";
+	os_log_entry in[2] = {
+		{.lsn = 41, .epoch = 2, .op = OSTORE_OP_PUT, .key = k1, .key_len = sizeof k1,
+		 .value = v1, .value_len = sizeof v1},
+		{.lsn = 42, .epoch = 3, .op = OSTORE_OP_DEL, .key = k2, .key_len = sizeof k2},
+	};
+	assert_int_equal(os_pull_reply_head_put(&b, 50, 10), OSTORE_OK);
+	size_t expect = OS_PULL_REPLY_HDR;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(os_log_entry_put(&b, &in[i]), OSTORE_OK);
+		expect += os_log_entry_size(&in[i]);
+	}
+	assert_int_equal(b.len, expect);
+	os_log_entry out[2];
+	uint64_t pl = 0, ol = 0;
+	assert_int_equal(os_pull_reply_get(b.data, b.len, 2, &pl, &ol, out), OSTORE_OK);
+	assert_int_equal(pl, 50);
+	assert_int_equal(ol, 10);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(out[i].lsn, in[i].lsn);
+		assert_int_equal(out[i].epoch, in[i].epoch);
+		assert_int_equal(out[i].op, in[i].op);
+		assert_int_equal(out[i].key_len, in[i].key_len);
+		assert_memory_equal(out[i].key, in[i].key, in[i].key_len);
+		assert_int_equal(out[i].value_len, in[i].value_len);
+	}
+	assert_memory_equal(out[0].value, v1, sizeof v1);
+	assert_null(out[1].value);
+	for (size_t len = 0; len < b.len; len++) {
+		uint8_t *c = dup_exact(b.data, len);
+		assert_int_equal(os_pull_reply_get(c, len, 2, &pl, &ol, out), OSTORE_EPROTO);
+		free(c);
+	}
+	assert_int_equal(os_pull_reply_get(b.data, b.len, 1, &pl, &ol, out), OSTORE_EPROTO);
+	assert_int_equal(os_pull_reply_get(b.data, b.len, 3, &pl, &ol, out), OSTORE_EPROTO);
+	/* An empty reply (heartbeat). */
+	assert_int_equal(os_pull_reply_get(b.data, OS_PULL_REPLY_HDR, 0, &pl, &ol, NULL), OSTORE_OK);
+
+	/* Corruptions: bad op, value on DEL, key too short, slot >= 4096. */
+	uint8_t *c = dup_exact(b.data, b.len);
+	c[OS_PULL_REPLY_HDR + 16] = 9;
+	assert_int_equal(os_pull_reply_get(c, b.len, 2, &pl, &ol, out), OSTORE_EPROTO);
+	memcpy(c, b.data, b.len);
+	c[OS_PULL_REPLY_HDR + 24] = 0x10; /* slot 0x10FF */
+	assert_int_equal(os_pull_reply_get(c, b.len, 2, &pl, &ol, out), OSTORE_EPROTO);
+	free(c);
+	os_buf_reset(&b);
+	os_pull_reply_head_put(&b, 1, 1);
+	os_log_entry bad = {.lsn = 1, .op = OSTORE_OP_DEL, .key = k2, .key_len = sizeof k2,
+	                    .value = v1, .value_len = 1};
+	os_log_entry_put(&b, &bad);
+	assert_int_equal(os_pull_reply_get(b.data, b.len, 1, &pl, &ol, out), OSTORE_EPROTO);
+	os_buf_reset(&b);
+	os_pull_reply_head_put(&b, 1, 1);
+	bad = (os_log_entry){.lsn = 1, .op = OSTORE_OP_PUT, .key = k2, .key_len = 2};
+	os_log_entry_put(&b, &bad);
+	assert_int_equal(os_pull_reply_get(b.data, b.len, 1, &pl, &ol, out), OSTORE_EPROTO);
+	os_buf_fini(&b);
+}
+
+/* ---- SNAP ---- */
+
+static void test_snap_req(void **state)
+{
+	(void)state;
+	os_buf b;
+	os_buf_init(&b);
+	const uint8_t after[] = {0x00, 0x05, 'x', 'y'};
+	os_snap_req in = {.shard = 1, .node_id = 2, .max_bytes = 4096, .cluster_id = 77,
+	                  .session = 123, .after = after, .after_len = sizeof after};
+	assert_int_equal(os_snap_req_put(&b, &in), OSTORE_OK);
+	assert_int_equal(b.len, OS_SNAP_REQ_HDR + sizeof after);
+	os_snap_req out;
+	assert_int_equal(os_snap_req_get(b.data, b.len, &out), OSTORE_OK);
+	assert_int_equal(out.shard, 1);
+	assert_int_equal(out.node_id, 2);
+	assert_int_equal(out.max_bytes, 4096);
+	assert_int_equal(out.cluster_id, 77);
+	assert_int_equal(out.session, 123);
+	assert_int_equal(out.after_len, sizeof after);
+	assert_memory_equal(out.after, after, sizeof after);
+	for (size_t len = 0; len < b.len; len++) {
+		uint8_t *c = dup_exact(b.data, len);
+		assert_int_equal(os_snap_req_get(c, len, &out), OSTORE_EPROTO);
+		free(c);
+	}
+	os_buf_put_u8(&b, 0);
+	assert_int_equal(os_snap_req_get(b.data, b.len, &out), OSTORE_EPROTO);
+	/* after_len over the largest key */
+	os_buf_reset(&b);
+	in.after_len = 300;
+	in.after = NULL;
+	in.after_len = 0;
+	os_snap_req_put(&b, &in);
+	os_st16(b.data + 24, 300);
+	assert_int_equal(os_snap_req_get(b.data, b.len, &out), OSTORE_EPROTO);
+	os_buf_fini(&b);
+}
+
+static void test_snap_reply(void **state)
+{
+	(void)state;
+	os_buf b;
+	os_buf_init(&b);
+	const uint8_t k1[] = {0x00, 0x00, 1}, k2[] = {0x0F, 0xFF, 2, 3};
+	const uint8_t v2[] = {9, 8, 7};
+	os_snap_head hd = {.session = 5, .snap_lsn = 1000, .snap_epoch = 4, .done = 1};
+	os_snap_entry in[2] = {
+		{.key = k1, .key_len = sizeof k1, .version = 11},
+		{.key = k2, .key_len = sizeof k2, .value = v2, .value_len = sizeof v2, .version = 12},
+	};
+	assert_int_equal(os_snap_head_put(&b, &hd), OSTORE_OK);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(os_snap_entry_put(&b, &in[i]), OSTORE_OK);
+	os_snap_head g;
+	os_snap_entry out[2];
+	assert_int_equal(os_snap_reply_get(b.data, b.len, 2, &g, out), OSTORE_OK);
+	assert_int_equal(g.session, 5);
+	assert_int_equal(g.snap_lsn, 1000);
+	assert_int_equal(g.snap_epoch, 4);
+	assert_int_equal(g.done, 1);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(out[i].key_len, in[i].key_len);
+		assert_memory_equal(out[i].key, in[i].key, in[i].key_len);
+		assert_int_equal(out[i].value_len, in[i].value_len);
+		assert_int_equal(out[i].version, in[i].version);
+	}
+	assert_null(out[0].value);
+	assert_memory_equal(out[1].value, v2, sizeof v2);
+	for (size_t len = 0; len < b.len; len++) {
+		uint8_t *c = dup_exact(b.data, len);
+		assert_int_equal(os_snap_reply_get(c, len, 2, &g, out), OSTORE_EPROTO);
+		free(c);
+	}
+	assert_int_equal(os_snap_reply_get(b.data, b.len, 1, &g, out), OSTORE_EPROTO);
+	assert_int_equal(os_snap_reply_get(b.data, OS_SNAP_REPLY_HDR, 0, &g, NULL), OSTORE_OK);
+	os_buf_fini(&b);
+}
+
+/* ---- CHECKSUM ---- */
+
+static void test_cksum(void **state)
+{
+	(void)state;
+	os_buf b;
+	os_buf_init(&b);
+	assert_int_equal(os_cksum_req_put(&b, 10, 4096), OSTORE_OK);
+	uint16_t sb = 0, se = 0;
+	assert_int_equal(os_cksum_req_get(b.data, b.len, &sb, &se), OSTORE_OK);
+	assert_int_equal(sb, 10);
+	assert_int_equal(se, 4096);
+	for (size_t len = 0; len < b.len; len++) {
+		uint8_t *c = dup_exact(b.data, len);
+		assert_int_equal(os_cksum_req_get(c, len, &sb, &se), OSTORE_EPROTO);
+		free(c);
+	}
+	os_buf_reset(&b);
+	os_cksum_req_put(&b, 5, 5);
+	assert_int_equal(os_cksum_req_get(b.data, b.len, &sb, &se), OSTORE_EPROTO);
+	os_buf_reset(&b);
+	os_cksum_req_put(&b, 0, 4097);
+	assert_int_equal(os_cksum_req_get(b.data, b.len, &sb, &se), OSTORE_EPROTO);
+
+	os_buf_reset(&b);
+	os_buf_put_u64(&b, 99);
+	os_buf_put_u64(&b, 3);
+	os_buf_put_u64(&b, 0xDEADBEEFull);
+	os_buf_put_u64(&b, 0);
+	os_buf_put_u64(&b, 0x2d06800538d394c2ull);
+	uint64_t lsn = 0;
+	os_cksum_entry e[2];
+	assert_int_equal(os_cksum_reply_get(b.data, b.len, 2, &lsn, e), OSTORE_OK);
+	assert_int_equal(lsn, 99);
+	assert_int_equal(e[0].orders, 3);
+	assert_true(e[0].checksum == 0xDEADBEEFull);
+	assert_int_equal(e[1].orders, 0);
+	for (size_t len = 0; len < b.len; len++) {
+		uint8_t *c = dup_exact(b.data, len);
+		assert_int_equal(os_cksum_reply_get(c, len, 2, &lsn, e), OSTORE_EPROTO);
+		free(c);
+	}
+	os_buf_fini(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +673,9 @@ int main(void)
 		cmocka_unit_test(test_data_bad_items),   cmocka_unit_test(test_results),
 		cmocka_unit_test(test_scan_req),         cmocka_unit_test(test_scan_reply),
 		cmocka_unit_test(test_stats),            cmocka_unit_test(test_empty_kinds),
+		cmocka_unit_test(test_pull_req),         cmocka_unit_test(test_pull_reply),
+		cmocka_unit_test(test_snap_req),         cmocka_unit_test(test_snap_reply),
+		cmocka_unit_test(test_cksum),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	return failed ? 1 : 0;

@@ -276,8 +276,13 @@ static void test_node_down_is_unavailable(void **state)
 	/* the other shard is not affected */
 	assert_int_equal(ostore_put(C, on0, strlen(on0), "fine", 4, NULL), OSTORE_OK);
 	check_value(on0, "fine", 0);
-	/* the restarted node still has what it acknowledged */
+	/* the restarted node still has what it acknowledged; the router redials the node
+	 * on nng's reconnect timer, so allow it a few seconds to come back */
 	th_cluster_start_node(&K, 1);
+	ostore_status st = OSTORE_EUNAVAIL;
+	for (int i = 0; i < 50 && st == OSTORE_EUNAVAIL; i++)
+		st = ostore_get(C, on1, strlen(on1), NULL, NULL, NULL);
+	assert_int_equal(st, OSTORE_OK);
 	check_value(on1, "acked", v1);
 }
 

@@ -164,7 +164,8 @@ static uint16_t op1(node_fx *fx, uint8_t op, const void *id, size_t id_len, cons
 		*version = r.res[0].version;
 	if (out != NULL) {
 		assert_true(r.res[0].value_len < outsz);
-		memcpy(out, r.res[0].value, r.res[0].value_len);
+		if (r.res[0].value_len > 0)
+			memcpy(out, r.res[0].value, r.res[0].value_len);
 		out[r.res[0].value_len] = '\0';
 	}
 	uint16_t st = r.res[0].status;
@@ -592,7 +593,8 @@ static void test_scan_and_stats(void **state)
 		}
 		slot = next_slot;
 		after_len = next_len;
-		memcpy(after, next_after, next_len);
+		if (next_len > 0)
+			memcpy(after, next_after, next_len);
 		free(r.raw);
 		assert_true(++pages < 100);
 	}
@@ -623,7 +625,9 @@ static void test_map_full(void **state)
 		else
 			full++;
 	}
-	assert_true(ok > 16); /* more than fit in the initial 1 MiB: the map grew */
+	/* Each write also stores its write-log record (replication), so a 64 KiB order costs
+	 * about 128 KiB: more than 8 only fit because the map grew. */
+	assert_true(ok > 8);
 	assert_int_equal(full, 1);
 	os_stats_entry e;
 	stats(fx, &e);

@@ -1,0 +1,121 @@
+/*
+ * repl.h - replication state of one node (internal to node/; docs/replication.md).
+ *
+ * node_repl holds what the primary side needs (per-replica acked LSN and time of the
+ * last pull, parked pulls waiting for new log records, write jobs parked until enough
+ * replicas acked them, snapshot sessions) and what both sides need (the newest LSN of
+ * the shard this node knows of). The replica side is replica.h.
+ *
+ *   writer: commit ─▶ node_repl_committed(lsn) ─▶ wake parked pulls (nng_aio_cancel)
+ *           each DATA job ─▶ node_repl_job_done(): reply now | EREPLICAS now | park
+ *   pull handler (nng callback): record ack ─▶ release parked jobs ─▶ entries or park
+ *   ticker thread (every 10 ms): parked jobs past their deadline answer EREPLICAS
+ *
+ * Thread safety: every function may be called from any thread unless noted.
+ */
+#ifndef NODE_REPL_H
+#define NODE_REPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "map.h"
+#include "node.h"
+#include "wire.h"
+
+typedef struct node_req node_req;
+typedef struct node_job node_job;
+
+/** --sync-replicas default: 1 when the shard has a replica, else 0. */
+#define NODE_SYNC_AUTO UINT32_MAX
+/** Parked writes without a frame timeout answer EREPLICAS after this long. */
+#define NODE_ACK_TIMEOUT_MS 2000u
+/** Snapshot sessions end after this long without a request. */
+#define NODE_SNAP_IDLE_MS 30000u
+
+typedef struct node_repl_opts {
+	uint64_t retain_entries; /* --log-retain-entries */
+	uint64_t retain_bytes;   /* --log-retain-mb, in bytes */
+	uint32_t heartbeat_ms;   /* --heartbeat-timeout-ms */
+	uint32_t sync_replicas;  /* --sync-replicas, or NODE_SYNC_AUTO */
+} node_repl_opts;
+
+/**
+ * node_repl_create - the state for @env (borrowed, must outlive it) and its ticker
+ * thread. Returns OSTORE_OK (*@out set), OSTORE_ENOMEM, OSTORE_EINTERNAL.
+ */
+int node_repl_create(node_env *env, const node_repl_opts *o, node_repl **out);
+/** node_repl_destroy - answer every parked job EREPLICAS, stop the ticker, end snapshot
+ *  sessions and free. Parked pulls belong to their node_req (node_pull_park_free).
+ *  NULL is ignored. */
+void node_repl_destroy(node_repl *r);
+/** node_repl_stop - answer every parked job OSTORE_EREPLICAS and stop the ticker thread
+ *  (before the server goes away). Idempotent; NULL is ignored. */
+void node_repl_stop(node_repl *r);
+/** node_repl_opts_get - the options given at create. */
+const node_repl_opts *node_repl_opts_get(const node_repl *r);
+
+/** node_role_of - role of node @id in @m and the shard (NODE_NO_SHARD when none). */
+os_role node_role_of(const os_map *m, uint16_t id, uint32_t *shard);
+
+/* ---- newest known LSN ---- */
+
+/** node_repl_note_lsn - the shard has (at least) LSN @lsn somewhere. Cannot fail. */
+void node_repl_note_lsn(node_repl *r, uint64_t lsn);
+/** node_repl_known_lsn - newest LSN of the shard this node knows of (>= its own). */
+uint64_t node_repl_known_lsn(node_repl *r);
+/** node_repl_reset_known - forget known LSNs above @lsn (after a re-seed from a primary
+ *  whose snapshot defines the shard's history). */
+void node_repl_reset_known(node_repl *r, uint64_t lsn);
+
+/* ---- writer thread ---- */
+
+/** node_repl_log_pin - highest LSN the log may trim up to (snapshot sessions keep the
+ *  records after their LSN); UINT64_MAX when nothing is pinned. */
+uint64_t node_repl_log_pin(node_repl *r);
+/** node_repl_committed - the writer committed up to @lsn: wake parked pulls. */
+void node_repl_committed(node_repl *r, uint64_t lsn);
+/**
+ * node_repl_job_done - deliver a committed DATA job: at once when it needs no replica
+ * acks (job->ack_lsn 0, K 0, not primary), with OSTORE_EREPLICAS for every item when
+ * fewer than K replicas are reachable, else parked until K replicas acked job->ack_lsn
+ * (or the deadline: EREPLICAS). job->done runs exactly once, on some thread.
+ */
+void node_repl_job_done(node_repl *r, node_job *job);
+/** node_repl_sync_k - replica acks needed for shard @shard in @m (0 = asynchronous). */
+uint32_t node_repl_sync_k(node_repl *r, const os_map *m, uint32_t shard);
+/** node_repl_reachable - replicas of @shard in @m that pulled within the heartbeat
+ *  timeout. */
+uint32_t node_repl_reachable(node_repl *r, const os_map *m, uint32_t shard);
+
+/* ---- request handlers (nng callback threads) ---- */
+
+/**
+ * node_repl_handle_pull - answer a REPL_PULL frame (docs/replication.md). Returns
+ * NODE_REPLY_NOW (reply in r->out) or NODE_REPLY_LATER (parked; the reply goes out via
+ * r->job.done). Never fails otherwise.
+ */
+int node_repl_handle_pull(node_env *env, node_req *r, const os_hdr *h, const uint8_t *body,
+                          size_t len);
+/** node_pull_park_stop - a parked pull of a node_req will never be answered: stop its
+ *  timer (the server is closing). NULL is ignored. */
+void node_pull_park_stop(void *park);
+/** node_pull_park_free - stop and free a node_req's parked-pull state (NULL ignored);
+ *  called from node_req_fini. */
+void node_pull_park_free(void *park);
+
+/** node_snap_handle - answer a SNAP frame (snapshot.c). Reply in r->out, always now. */
+int node_snap_handle(node_env *env, node_req *r, const os_hdr *h, const uint8_t *body,
+                     size_t len);
+/** node_snap_expire - end sessions idle for NODE_SNAP_IDLE_MS (ticker). */
+void node_snap_expire(node_repl *r);
+/** node_snap_note_pull - replica @node pulled from @from_lsn: drop its finished
+ *  session's log pin once it caught up to the snapshot. */
+void node_snap_note_pull(node_repl *r, uint16_t node, uint64_t from_lsn);
+
+/** node_checksum_handle - answer a CHECKSUM frame (checksum.c). Always now. */
+int node_checksum_handle(node_env *env, node_req *r, const os_hdr *h, const uint8_t *body,
+                         size_t len);
+
+#endif /* NODE_REPL_H */

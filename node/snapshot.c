@@ -1,0 +1,253 @@
+/*
+ * snapshot.c - SNAP sessions: a consistent copy of the orders for a re-seeding replica
+ * (docs/replication.md "Catch-up and re-seed").
+ *
+ *   SNAP(session 0) ─▶ new session: long read txn, its LSN/epoch, pin the log at LSN
+ *   SNAP(session, after=last key) ─▶ next page from the same txn (cursor re-positioned
+ *                                     by key each time: no pointer kept between pages)
+ *   last page ─▶ txn ended; the pin stays until the replica pulls from >= the LSN
+ *   no request for NODE_SNAP_IDLE_MS ─▶ session ended (ticker)
+ *
+ * The pin keeps the log records after the snapshot's LSN, so the replica can catch up
+ * from it: one re-seed per fall-behind. A node whose own LSN is below the newest LSN it
+ * knows of for its shard never serves a snapshot (OSTORE_EUNAVAIL).
+ */
+#include "repl_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "handler.h"
+#include "log.h"
+#include "slot.h"
+#include "util.h"
+
+#define SNAP_BUDGET_MIN (64u << 10)
+#define SNAP_BUDGET_MAX (8u << 20)
+#define SNAP_MAX_ENTRIES 65535u
+
+void snap_recompute_pin_locked(node_repl *r)
+{
+	uint64_t pin = UINT64_MAX;
+	for (unsigned i = 0; i < NODE_SNAP_SESSIONS; i++)
+		if (r->snaps[i].id != 0 && r->snaps[i].lsn < pin)
+			pin = r->snaps[i].lsn;
+	atomic_store(&r->pin, pin);
+}
+
+/* Ends session @s (r->mu held, not busy). */
+static void snap_end_locked(node_repl *r, snap_session *s)
+{
+	if (s->txn != NULL)
+		node_store_long_read_end(r->env->store, s->txn);
+	memset(s, 0, sizeof(*s));
+	snap_recompute_pin_locked(r);
+}
+
+void snap_end_all(node_repl *r)
+{
+	pthread_mutex_lock(&r->mu);
+	for (unsigned i = 0; i < NODE_SNAP_SESSIONS; i++)
+		if (r->snaps[i].id != 0)
+			snap_end_locked(r, &r->snaps[i]);
+	pthread_mutex_unlock(&r->mu);
+}
+
+void node_snap_expire(node_repl *r)
+{
+	uint64_t now = os_now_ns();
+	pthread_mutex_lock(&r->mu);
+	for (unsigned i = 0; i < NODE_SNAP_SESSIONS; i++) {
+		snap_session *s = &r->snaps[i];
+		if (s->id != 0 && !s->busy && now - s->last_ns > NODE_SNAP_IDLE_MS * 1000000ull) {
+			OS_INFO("msg=\"snapshot session expired\" replica=%u lsn=%llu", s->node,
+			        (unsigned long long)s->lsn);
+			snap_end_locked(r, s);
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+void node_snap_note_pull(node_repl *r, uint16_t node, uint64_t from_lsn)
+{
+	pthread_mutex_lock(&r->mu);
+	for (unsigned i = 0; i < NODE_SNAP_SESSIONS; i++) {
+		snap_session *s = &r->snaps[i];
+		if (s->id != 0 && s->node == node && s->txn == NULL && from_lsn >= s->lsn)
+			snap_end_locked(r, s);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static int snap_check(node_env *env, const os_map *map, const os_snap_req *q)
+{
+	if (map == NULL)
+		return OSTORE_ENOMAP;
+	if (q->cluster_id != map->cluster_id) {
+		OS_WARN("msg=\"snap refused: other cluster\" node=%u", q->node_id);
+		return OSTORE_EINVAL;
+	}
+	const os_map_shard *s = os_map_shard_by_id(map, q->shard);
+	if (s == NULL) {
+		OS_WARN("msg=\"snap refused: unknown shard\" node=%u shard=%u", q->node_id, q->shard);
+		return OSTORE_EINVAL;
+	}
+	if (s->primary != env->id)
+		return OSTORE_ENOTPRIMARY;
+	bool member = false;
+	for (uint16_t j = 0; j < s->nreplicas; j++)
+		member = member || s->replicas[j] == q->node_id;
+	if (!member) {
+		OS_WARN("msg=\"snap refused: not a replica of the shard\" node=%u shard=%u", q->node_id,
+		        q->shard);
+		return OSTORE_EINVAL;
+	}
+	if (node_store_lsn(env->store) < node_repl_known_lsn(env->repl)) {
+		OS_ERROR("msg=\"refusing to serve a snapshot: this node is behind its shard\" "
+		         "lsn=%llu known_lsn=%llu",
+		         (unsigned long long)node_store_lsn(env->store),
+		         (unsigned long long)node_repl_known_lsn(env->repl));
+		return OSTORE_EUNAVAIL;
+	}
+	return OSTORE_OK;
+}
+
+/* Finds or opens the session for @q (r->mu held). NULL with *st set on failure. */
+static snap_session *snap_take_locked(node_repl *r, const os_snap_req *q, int *st)
+{
+	if (q->session != 0) {
+		for (unsigned i = 0; i < NODE_SNAP_SESSIONS; i++) {
+			snap_session *s = &r->snaps[i];
+			if (s->id == q->session && s->node == q->node_id && s->txn != NULL && !s->busy)
+				return s;
+		}
+		*st = OSTORE_ERESEED; /* unknown, finished or expired: start again */
+		return NULL;
+	}
+	snap_session *free_s = NULL;
+	for (unsigned i = 0; i < NODE_SNAP_SESSIONS; i++) {
+		snap_session *s = &r->snaps[i];
+		if (s->id != 0 && s->node == q->node_id && !s->busy)
+			snap_end_locked(r, s); /* one session per replica */
+		if (s->id == 0 && free_s == NULL)
+			free_s = s;
+	}
+	if (free_s == NULL) {
+		*st = OSTORE_EOVERLOAD;
+		return NULL;
+	}
+	MDB_txn *txn;
+	if ((*st = node_store_long_read_begin(r->env->store, &txn)) != OSTORE_OK)
+		return NULL;
+	uint64_t lsn, epoch;
+	if ((*st = node_store_meta_get(r->env->store, txn, &lsn, &epoch)) != OSTORE_OK) {
+		node_store_long_read_end(r->env->store, txn);
+		return NULL;
+	}
+	free_s->id = os_random_u64();
+	free_s->node = q->node_id;
+	free_s->txn = txn;
+	free_s->lsn = lsn;
+	free_s->epoch = epoch;
+	free_s->last_ns = os_now_ns();
+	snap_recompute_pin_locked(r);
+	OS_INFO("msg=\"snapshot session opened\" replica=%u lsn=%llu", q->node_id,
+	        (unsigned long long)lsn);
+	return free_s;
+}
+
+typedef struct snap_fill {
+	os_buf *out;
+	size_t budget, used;
+	uint32_t count;
+	bool stopped;
+} snap_fill;
+
+static bool snap_visit(void *arg, uint16_t slot, const uint8_t *id, size_t id_len,
+                       const uint8_t *value, size_t value_len, uint64_t version)
+{
+	snap_fill *f = arg;
+	if (id_len == 0 || id_len > OSTORE_MAX_ID_LEN)
+		return true;
+	size_t sz = OS_SNAP_ENTRY_HDR + 2 + id_len + value_len;
+	if (f->count > 0 && (f->used + sz > f->budget || f->count >= SNAP_MAX_ENTRIES)) {
+		f->stopped = true;
+		return false;
+	}
+	uint8_t key[OS_KEY_MAX];
+	os_snap_entry e = {.key = key,
+	                   .key_len = (uint16_t)os_key_make(key, slot, id, id_len),
+	                   .value = value,
+	                   .value_len = (uint32_t)value_len,
+	                   .version = version};
+	os_snap_entry_put(f->out, &e);
+	f->used += sz;
+	f->count++;
+	return true;
+}
+
+int node_snap_handle(node_env *env, node_req *r, const os_hdr *h, const uint8_t *body,
+                     size_t len)
+{
+	node_repl *rp = env->repl;
+	os_snap_req q;
+	uint64_t epoch = node_maps_epoch(env->maps);
+	int st = os_snap_req_get(body, len, &q);
+	if (st == OSTORE_OK && q.after_len > 0 && q.after_len < 3)
+		st = OSTORE_EPROTO;
+	if (st != OSTORE_OK) {
+		OS_WARN("msg=\"bad snap frame\" len=%zu", len);
+	} else {
+		os_map *map = node_maps_get(env->maps);
+		st = snap_check(env, map, &q);
+		os_map_unref(map);
+	}
+	snap_session *s = NULL;
+	if (st == OSTORE_OK) {
+		pthread_mutex_lock(&rp->mu);
+		s = snap_take_locked(rp, &q, &st);
+		if (s != NULL)
+			s->busy = true;
+		pthread_mutex_unlock(&rp->mu);
+	}
+	os_buf_reset(&r->out);
+	if (s == NULL) {
+		os_reply_status(&r->out, h->kind, (uint16_t)st, epoch, h->client_id);
+		return NODE_REPLY_NOW;
+	}
+	os_hdr rh = {.kind = (uint8_t)(h->kind | OS_REPLY_BIT), .epoch = epoch, .client_id = h->client_id};
+	os_hdr_put(&r->out, &rh);
+	os_snap_head hd = {.session = s->id, .snap_lsn = s->lsn, .snap_epoch = s->epoch};
+	size_t head_at = r->out.len;
+	os_snap_head_put(&r->out, &hd);
+	snap_fill f = {.out = &r->out, .budget = q.max_bytes};
+	if (f.budget < SNAP_BUDGET_MIN)
+		f.budget = SNAP_BUDGET_MIN;
+	if (f.budget > SNAP_BUDGET_MAX)
+		f.budget = SNAP_BUDGET_MAX;
+	uint16_t slot = q.after_len ? os_key_slot(q.after) : 0;
+	node_store_readers_lock(env->store);
+	st = node_store_scan(env->store, s->txn, slot, q.after_len ? q.after + 2 : NULL,
+	                     q.after_len ? q.after_len - 2u : 0, OSTORE_SLOTS, snap_visit, &f);
+	node_store_readers_unlock(env->store);
+	pthread_mutex_lock(&rp->mu);
+	s->busy = false;
+	s->last_ns = os_now_ns();
+	bool done = st == OSTORE_OK && !f.stopped;
+	if (done && s->txn != NULL) {
+		node_store_long_read_end(env->store, s->txn);
+		s->txn = NULL; /* the pin stays until the replica pulled from s->lsn */
+		OS_INFO("msg=\"snapshot sent\" replica=%u lsn=%llu", s->node, (unsigned long long)s->lsn);
+	}
+	pthread_mutex_unlock(&rp->mu);
+	if (st != OSTORE_OK) {
+		os_buf_reset(&r->out);
+		os_reply_status(&r->out, h->kind, (uint16_t)st, epoch, h->client_id);
+		return NODE_REPLY_NOW;
+	}
+	if (!r->out.oom) {
+		r->out.data[head_at + 24] = done ? 1 : 0;
+		os_st16(r->out.data + 6, (uint16_t)f.count);
+	}
+	return NODE_REPLY_NOW;
+}
