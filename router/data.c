@@ -4,8 +4,9 @@
  *   client items ──▶ slot ─▶ shard ─▶ primary node ──▶ one sub-frame per node ──▶ calls
  *                                                                                  │
  *   reply (client's item order) ◀── last call to finish (atomic counter) ◀─────────┘
- *        ▲                                   │ some items EMOVED (round < 3)
- *        └── after 3 rounds: EMOVED stays    └─▶ MAP_GET from that node ─▶ re-route them
+ *        ▲                                   │ some items EMOVED / ENOTPRIMARY (round < 3)
+ *        └── after 3 rounds: the status stays └─▶ MAP_GET from that node (then from the
+ *                                                  others if not newer) ─▶ re-route them
  *
  * Design: a request is one heap object (dreq) that lives from decode to reply. A round
  * routes the items still to do with one map reference: items are grouped per primary
@@ -19,6 +20,7 @@
  * until the client's reply has been built.
  */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +61,13 @@ struct dreq {
 };
 
 static void route(dreq *d);
+
+/* "Ask again with a newer map": the slot moved, or the node was fenced by a failover
+ * (docs/replication.md) and the shard has another primary now. */
+static bool is_moved(uint16_t st)
+{
+	return st == OSTORE_EMOVED || st == OSTORE_ENOTPRIMARY;
+}
 
 static void dreq_free(dreq *d)
 {
@@ -126,7 +135,7 @@ static int merge(dreq *d, dgroup *g, nng_msg *reply)
 	if ((st = os_results_get(body, blen, g->cnt, tmp)) == OSTORE_OK) {
 		for (uint16_t k = 0; k < g->cnt; k++) {
 			d->res[d->order[g->start + k]] = tmp[k];
-			if (tmp[k].status == OSTORE_EMOVED)
+			if (is_moved(tmp[k].status))
 				atomic_store(&d->moved_node, g->node);
 		}
 		g->reply = reply;
@@ -167,7 +176,7 @@ static void round_end(dreq *d)
 			keep_reply(d, &d->groups[i]);
 	uint16_t nt = 0;
 	for (uint16_t k = 0; k < d->ntodo; k++)
-		if (d->res[d->todo[k]].status == OSTORE_EMOVED)
+		if (is_moved(d->res[d->todo[k]].status))
 			d->todo[nt++] = d->todo[k];
 	int moved = atomic_load(&d->moved_node);
 	int newer = atomic_load(&d->newer_node);
@@ -177,7 +186,7 @@ static void round_end(dreq *d)
 		d->round++;
 		OS_DEBUG("msg=\"items moved, refreshing map\" node=%d items=%u round=%d", moved, nt,
 		         d->round);
-		if (rt_maps_fetch(maps, (uint16_t)moved, refresh_done, d) == OSTORE_OK)
+		if (rt_maps_fetch_any(maps, (uint16_t)moved, refresh_done, d) == OSTORE_OK)
 			return;
 	} else if (newer >= 0) {
 		rt_maps_fetch(maps, (uint16_t)newer, NULL, NULL); /* background */
@@ -195,7 +204,7 @@ static void group_done(void *arg, int st, nng_msg *reply)
 			nng_msg_free(reply);
 	}
 	if (st != OSTORE_OK) {
-		if (st == OSTORE_EMOVED)
+		if (is_moved((uint16_t)st))
 			atomic_store(&d->moved_node, g->node);
 		set_group_status(d, g, (uint16_t)st);
 	}

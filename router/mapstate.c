@@ -13,6 +13,14 @@
  *
  *   fan-out sees EMOVED ─▶ rt_maps_fetch(node) ─▶ MAP_GET call ─▶ decode ─▶ install if newer
  *                                                                      └─▶ done(arg, st)
+ *
+ * After a failover the node that answers is often the fenced old primary (it says
+ * "not primary" because it holds the newer map, so asking it suffices) but it may also be
+ * a node that is down or that has not learnt the new map yet. rt_maps_fetch_any covers
+ * that: it asks the failing node first and, if the map did not grow, every other node of
+ * the map in parallel, finishing at the first newer map (a refcount of outstanding
+ * fetches + an atomic "fired" flag, so the caller's completion runs exactly once and the
+ * op is freed by the last fetch to finish).
  */
 #include "mapstate.h"
 
@@ -160,4 +168,73 @@ fail:
 	if (done == NULL)
 		atomic_store(&ms->bg_busy, false);
 	return st;
+}
+
+/* One rt_maps_fetch_any: the failing node first, then every other node in parallel. */
+typedef struct any_op {
+	rt_maps *ms;
+	rt_fetch_fn done;
+	void *arg;
+	uint64_t start_epoch;
+	uint16_t first;
+	atomic_uint pending; /* fetches of the fan-out still running (+1 while starting) */
+	atomic_bool fired;   /* done has run */
+} any_op;
+
+static void any_fire(any_op *op, int st)
+{
+	if (!atomic_exchange(&op->fired, true))
+		op->done(op->arg, st);
+}
+
+/* One fan-out fetch ended. The last one frees the op. */
+static void any_one_done(void *arg, int st)
+{
+	any_op *op = arg;
+	(void)st;
+	if (rt_maps_epoch(op->ms) > op->start_epoch)
+		any_fire(op, OSTORE_OK);
+	if (atomic_fetch_sub(&op->pending, 1) == 1) {
+		any_fire(op, OSTORE_ESTALE);
+		free(op);
+	}
+}
+
+static void any_first_done(void *arg, int st)
+{
+	any_op *op = arg;
+	(void)st;
+	if (rt_maps_epoch(op->ms) > op->start_epoch) {
+		any_fire(op, OSTORE_OK);
+		free(op);
+		return;
+	}
+	os_map *m = rt_maps_get(op->ms);
+	atomic_store(&op->pending, 1);
+	for (uint16_t i = 0; m != NULL && i < m->nnodes; i++) {
+		if (m->nodes[i].id == op->first)
+			continue;
+		atomic_fetch_add(&op->pending, 1);
+		if (rt_maps_fetch(op->ms, m->nodes[i].id, any_one_done, op) != OSTORE_OK)
+			atomic_fetch_sub(&op->pending, 1);
+	}
+	os_map_unref(m);
+	any_one_done(op, OSTORE_OK); /* drop the starting unit */
+}
+
+int rt_maps_fetch_any(rt_maps *ms, uint16_t node_id, rt_fetch_fn done, void *arg)
+{
+	any_op *op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return OSTORE_ENOMEM;
+	op->ms = ms;
+	op->done = done;
+	op->arg = arg;
+	op->first = node_id;
+	op->start_epoch = rt_maps_epoch(ms);
+	atomic_init(&op->pending, 0);
+	atomic_init(&op->fired, false);
+	if (rt_maps_fetch(ms, node_id, any_first_done, op) != OSTORE_OK)
+		any_first_done(op, OSTORE_EUNAVAIL); /* node gone from the table: go wide now */
+	return OSTORE_OK;
 }

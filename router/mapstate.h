@@ -60,4 +60,16 @@ typedef void (*rt_fetch_fn)(void *arg, int st);
  */
 int rt_maps_fetch(rt_maps *ms, uint16_t node_id, rt_fetch_fn done, void *arg);
 
+/**
+ * rt_maps_fetch_any - refresh after node @node_id said "moved" or "not primary": ask that
+ * node first (MAP_GET); when its answer is not newer than the map held at the call (it
+ * is down, or it was fenced by a map it has not seen itself), ask every other node of the
+ * current map at once, and run @done as soon as one of them made the map newer or after
+ * all have answered or timed out. @done runs exactly once (possibly before this returns)
+ * with OSTORE_OK when the map grew, else OSTORE_ESTALE. @done must not be NULL.
+ * Returns OSTORE_OK (started) or OSTORE_ENOMEM (nothing started, @done never runs).
+ * Never blocks. Thread-safe.
+ */
+int rt_maps_fetch_any(rt_maps *ms, uint16_t node_id, rt_fetch_fn done, void *arg);
+
 #endif /* RT_MAPSTATE_H */

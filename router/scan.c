@@ -4,7 +4,8 @@
  *   client SCAN(cursor = slot_begin, after) ─▶ run [slot_begin, e) of slots owned by the
  *   same shard ─▶ SCAN(slot_begin, e, limit, after) to its primary ─▶ node's reply body
  *   relayed unchanged (next_slot == e means "continue at e")
- *                 └─ EMOVED: MAP_GET from that node, recompute the run, retry (≤ 3)
+ *                 └─ EMOVED / ENOTPRIMARY: MAP_GET from that node (then the others if
+ *                    not newer), recompute the run, retry (≤ 3)
  *
  * Design: one page per request, no state kept between pages (the cursor lives in the
  * client), so any router can serve the next page. The request object holds the decoded
@@ -61,11 +62,13 @@ static void scan_done(void *arg, int st, nng_msg *reply)
 		scan_end(s, NULL, OSTORE_EPROTO);
 		return;
 	}
-	if (h.status == OSTORE_EMOVED && s->round < SCAN_MAX_ROUNDS) {
+	if ((h.status == OSTORE_EMOVED || h.status == OSTORE_ENOTPRIMARY) &&
+	    s->round < SCAN_MAX_ROUNDS) {
+		uint16_t moved = h.status;
 		nng_msg_free(reply);
 		s->round++;
-		if (rt_maps_fetch(s->r->env->maps, s->node, scan_refreshed, s) != OSTORE_OK)
-			scan_end(s, NULL, OSTORE_EMOVED);
+		if (rt_maps_fetch_any(s->r->env->maps, s->node, scan_refreshed, s) != OSTORE_OK)
+			scan_end(s, NULL, moved);
 		return;
 	}
 	os_hdr out = rt_reply_hdr(s->r, h.status, h.count);

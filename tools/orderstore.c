@@ -5,8 +5,10 @@
  *   orderstore [common options] SUBCOMMAND [args] [options]
  *        │
  *        ├─ local up|down|status ──▶ orderstore_local.c  (processes + nng PING)
+ *        ├─ local kill|start ──────▶ orderstore_ctl.c    (one node, newest map)
  *        ├─ put|get|del|stats ─────▶ orderstore_data.c   (liborderstore)
- *        └─ import|export ─────────▶ orderstore_import.c (tools/retail.h, batches)
+ *        ├─ import|export ─────────▶ orderstore_import.c (tools/retail.h, batches)
+ *        └─ failover|status|verify ▶ orderstore_admin.c  (direct frames, orderstore_rpc.c)
  *
  * Common options (--router, --dir, --timeout-ms, --log-level) may stand before the
  * subcommand or among its arguments. Every error message names its cause; the exit
@@ -28,9 +30,12 @@ static const char kMainHelp[] =
 	"usage: orderstore [common options] COMMAND [arguments] [options]\n"
 	"\n"
 	"Local cluster (every process on 127.0.0.1, state under one directory):\n"
-	"  local up --dir DIR --shards N [--base-port P]   start nodes and a router\n"
-	"  local down --dir DIR                            stop them\n"
-	"  local status --dir DIR                          show each process and whether it answers\n"
+	"  local up --dir DIR --shards N [--replicas R] [--sync-replicas K] [--base-port P]\n"
+	"                                   start nodes (R replicas per shard) and a router\n"
+	"  local down --dir DIR             stop them\n"
+	"  local status --dir DIR           show each process, its role and whether it answers\n"
+	"  local kill --dir DIR (NODE | --primary-of S)   SIGKILL one node\n"
+	"  local start --dir DIR NODE       restart one node with the newest cluster map\n"
 	"\n"
 	"Data (the cluster is found by --router URL, else $ORDERSTORE_ROUTER, else --dir DIR):\n"
 	"  put ID VALUE      store VALUE under ID ('-' reads VALUE from stdin); prints the version\n"
@@ -39,6 +44,11 @@ static const char kMainHelp[] =
 	"  import FILE       load the Online Retail CSV (plain or .xz), one JSON order per invoice\n"
 	"  export            write every order as one JSON document per line\n"
 	"  stats [--json]    orders and slots per shard and in total\n"
+	"\n"
+	"Replication (the cluster is found as above; nodes are asked directly):\n"
+	"  status [--json]              per shard: primary, replicas, applied LSN, lag\n"
+	"  failover --shard S [--to N]  promote the most advanced replica of shard S\n"
+	"  verify [--shard S]           compare primary and replicas slot by slot\n"
 	"\n"
 	"Common options:\n" CLI_COMMON_HELP
 	"  --version          print the version\n"
@@ -59,7 +69,8 @@ typedef struct cli_command {
 static const cli_command kCommands[] = {
 	{"local", cli_cmd_local}, {"put", cli_cmd_put},       {"get", cli_cmd_get},
 	{"del", cli_cmd_del},     {"import", cli_cmd_import}, {"export", cli_cmd_export},
-	{"stats", cli_cmd_stats},
+	{"stats", cli_cmd_stats}, {"status", cli_cmd_status}, {"failover", cli_cmd_failover},
+	{"verify", cli_cmd_verify},
 };
 
 void cli_err(const char *fmt, ...)

@@ -6,6 +6,9 @@
  *   orderstore_proc.c    their helpers: PING, pid files, spawning, port checks
  *   orderstore_data.c    put | get | del | stats, and finding/opening the cluster
  *   orderstore_import.c  import (tools/retail.h -> batches in flight) | export (scan)
+ *   orderstore_rpc.c     direct frames to nodes/routers (MAP_GET/SET, STATS, CHECKSUM)
+ *   orderstore_admin.c   failover | status | verify (replication administration)
+ *   orderstore_ctl.c     local kill | local start (one node of a local cluster)
  *
  * Every subcommand is `int cmd(cli_ctx *ctx, int argc, char **argv)` where argv[0] is
  * the subcommand's name; it returns the process exit status (CLI_EXIT_*). Messages go
@@ -20,6 +23,9 @@
 #include <sys/types.h>
 
 #include <orderstore.h>
+
+#include "map.h"
+#include "wire.h"
 
 /* Exit statuses, documented in `orderstore --help`. */
 #define CLI_EXIT_OK 0
@@ -126,6 +132,57 @@ int cli_read_file(const char *path, char **data, size_t *len);
  */
 int cli_ping(const char *url, uint32_t timeout_ms);
 
+/**
+ * cli_resolve_routers - fill ctx->routers from --router, else $ORDERSTORE_ROUTER, else
+ * DIR/routers (borrowed strings live until exit). *@source_out (may be NULL) names where
+ * they came from. Returns 0, or the exit status after printing why (2: no cluster named).
+ */
+int cli_resolve_routers(cli_ctx *ctx, const char *cmd, const char **source_out);
+
+/* ---- direct frames to nodes and routers (orderstore_rpc.c) ---- */
+
+/** One reply frame: the received message (owned) and its decoded header and body. */
+typedef struct cli_reply {
+	void *msg;
+	size_t len;
+	os_hdr hdr;
+	const uint8_t *body;
+	size_t body_len;
+} cli_reply;
+
+/** cli_reply_free - release a reply filled by cli_rpc (zeroed; safe twice). */
+void cli_reply_free(cli_reply *r);
+/**
+ * cli_rpc - send one frame of @kind (header epoch @epoch, body @body/@blen) to @url and
+ * wait up to @timeout_ms for the reply. On OSTORE_OK *out holds a reply of the matching
+ * kind (its header status may still be an error; free with cli_reply_free). Otherwise
+ * OSTORE_ETIMEDOUT (no answer), OSTORE_ECONNECT (bad URL), OSTORE_EPROTO (bad reply),
+ * OSTORE_ENOMEM, and *out is empty.
+ */
+int cli_rpc(const char *url, uint8_t kind, uint64_t epoch, const void *body, size_t blen,
+            uint32_t timeout_ms, cli_reply *out);
+/** cli_map_get - MAP_GET from @url: OSTORE_OK with a new map in *out (unref it), or the
+ *  transport error / the peer's status (OSTORE_ENOMAP...) / OSTORE_EPROTO. */
+int cli_map_get(const char *url, uint32_t timeout_ms, os_map **out);
+/** cli_map_set - MAP_SET @m to @url: the peer's status (OSTORE_OK, OSTORE_ESTALE...) or
+ *  the transport error. @m stays the caller's. */
+int cli_map_set(const char *url, const os_map *m, uint32_t timeout_ms);
+/** cli_node_stats - STATS from one node: its one entry in *e and its map epoch in
+ *  *epoch (may be NULL). Returns OSTORE_OK or an error as cli_map_get. */
+int cli_node_stats(const char *url, uint32_t timeout_ms, os_stats_entry *e, uint64_t *epoch);
+/** cli_node_checksum - CHECKSUM of slots [begin, end) from one node: its applied LSN in
+ *  *lsn and end - begin entries in @e. Returns OSTORE_OK or an error as cli_map_get. */
+int cli_node_checksum(const char *url, uint16_t begin, uint16_t end, uint32_t timeout_ms,
+                      uint64_t *lsn, os_cksum_entry *e);
+/**
+ * cli_find_map - the newest cluster map reachable from the cluster named on the command
+ * line: MAP_GET from every router, DIR/map.json, then MAP_GET from every node of the best
+ * map (same cluster ID); the highest epoch wins. Also fills ctx->routers when it can.
+ * Returns 0 with *out (unref it), or the exit status after printing why (2 no cluster
+ * named, 3 nothing answered).
+ */
+int cli_find_map(cli_ctx *ctx, const char *cmd, uint32_t timeout_ms, os_map **out);
+
 /* ---- process helpers of `local` (orderstore_proc.c) ---- */
 
 /** cli_mkdir_p - mkdir -p @path (0755). Returns 0 or an errno value. */
@@ -162,5 +219,40 @@ int cli_cmd_del(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_import(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_export(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_status(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv);
+
+/* ---- local kill | start (orderstore_ctl.c), called by cli_cmd_local ---- */
+
+/** cli_local_kill / cli_local_start - argv[0] is "kill" / "start". Exit status. */
+int cli_local_kill(cli_ctx *ctx, int argc, char **argv);
+int cli_local_start(cli_ctx *ctx, int argc, char **argv);
+/**
+ * cli_local_node_args - the options `local up` gave every node (DIR/local.json:
+ * --no-sync, --sync-replicas K, --log-level), appended to @args from index *@a (room
+ * for 6 more). Strings point into static storage. Returns 0, or -1 after printing why.
+ */
+int cli_local_node_args(const char *dir, const char **args, int *a);
+/** cli_local_save_conf - write DIR/local.json (@sync_replicas -1 = not given, @log_level
+ *  may be NULL). Returns 0 or an errno value. */
+int cli_local_save_conf(const char *dir, bool no_sync, int sync_replicas, const char *log_level);
+/**
+ * cli_local_build_map - a fresh map (epoch 1, random cluster ID, even slot ranges) of
+ * @shards shards with @replicas replicas each: shard s has primary s*(R+1) and replicas
+ * s*(R+1)+1..+R; node i listens on tcp://127.0.0.1:(@base + 1 + i). NULL on OOM or when
+ * the layout is invalid (too many ids or replicas).
+ */
+os_map *cli_local_build_map(uint32_t shards, uint32_t replicas, uint32_t base);
+/**
+ * cli_local_newest_map - DIR/map.json, replaced by any newer map of the same cluster that
+ * a router of DIR/routers or a node of the map answers MAP_GET with. Returns 0 with *out
+ * (unref it), or -1 with the reason in @err (DIR/map.json unreadable).
+ */
+int cli_local_newest_map(const char *dir, uint32_t timeout_ms, os_map **out, char *err,
+                         size_t errlen);
+/** cli_node_role - "primary of shard S", "replica of shard S" or "no shard" for @node in
+ *  @m, written to @buf; returns @buf. */
+const char *cli_node_role(const os_map *m, uint16_t node, char *buf, size_t len);
 
 #endif /* OS_CLI_H */

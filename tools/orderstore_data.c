@@ -41,10 +41,10 @@ static int add_router_list(cli_ctx *ctx, char *text, const char *seps)
 	return 0;
 }
 
-int cli_open(cli_ctx *ctx, const char *cmd, ostore_client **out)
+int cli_resolve_routers(cli_ctx *ctx, const char *cmd, const char **source_out)
 {
+	static char path[4096]; /* named in cli_open's messages */
 	const char *source = "--router";
-	char path[4096];
 	if (ctx->nrouters == 0) {
 		const char *env = getenv("ORDERSTORE_ROUTER");
 		if (env != NULL && env[0] != '\0') {
@@ -78,6 +78,17 @@ int cli_open(cli_ctx *ctx, const char *cmd, ostore_client **out)
 			                            "ORDERSTORE_ROUTER=URL[,URL...] or --dir DIR");
 		}
 	}
+	if (source_out != NULL)
+		*source_out = source;
+	return CLI_EXIT_OK;
+}
+
+int cli_open(cli_ctx *ctx, const char *cmd, ostore_client **out)
+{
+	const char *source = "--router";
+	int rc = cli_resolve_routers(ctx, cmd, &source);
+	if (rc != CLI_EXIT_OK)
+		return rc;
 	ostore_options opts;
 	ostore_options_init(&opts);
 	opts.routers = ctx->routers;

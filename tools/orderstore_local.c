@@ -2,7 +2,9 @@
  * orderstore_local.c - `orderstore local up|down|status`: a whole cluster on 127.0.0.1
  * under one directory.
  *
- *   DIR/map.json      the cluster map (epoch 1, N shards, node i = primary of shard i)
+ *   DIR/map.json      the cluster map (epoch 1, N shards; R replicas per shard: shard s
+ *                     has primary s*(R+1) and replicas s*(R+1)+1..+R, orderstore_ctl.c)
+ *   DIR/local.json    the node options of `local up` (for `local start` and restarts)
  *   DIR/routers       router URLs, one per line (what data commands read with --dir)
  *   DIR/node-I/       node I's LMDB environment
  *   DIR/node-I.log    its stdout + stderr;   DIR/router.log likewise
@@ -15,6 +17,7 @@
  *       stop what was started, print the log tails, exit 1.
  * down: SIGTERM each PID whose /proc/PID/cmdline still names orderstore and DIR, wait up
  *       to 10 s, SIGKILL the rest, remove the pid files.
+ * kill | start of one node: orderstore_ctl.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -142,16 +145,20 @@ static void stop_started(local_cluster *lc)
 }
 
 static const char kUpHelp[] =
-	"usage: orderstore local up --dir DIR --shards N [options]\n"
-	"Start N nodes (node i = primary of shard i) and one router on 127.0.0.1 in the\n"
-	"background, with all state under DIR, and return once every process answers.\n"
-	"The router listens on tcp://127.0.0.1:P, node i on P+1+i. Its URL is written to\n"
-	"DIR/routers, so data commands can use --dir DIR. Run again on a stopped DIR to\n"
-	"restart the cluster with its data and map (--shards may then be left out).\n"
+	"usage: orderstore local up --dir DIR --shards N [--replicas R] [options]\n"
+	"Start N x (1 + R) nodes and one router on 127.0.0.1 in the background, with all\n"
+	"state under DIR, and return once every process answers. Shard s has primary node\n"
+	"s*(R+1) and replicas s*(R+1)+1 .. s*(R+1)+R. The router listens on\n"
+	"tcp://127.0.0.1:P, node i on P+1+i. Its URL is written to DIR/routers, so data\n"
+	"commands can use --dir DIR. Run again on a stopped DIR to restart the cluster with\n"
+	"its data and map (--shards and --replicas may then be left out).\n"
 	"\nOptions:\n"
 	"  --dir DIR          cluster directory (created if missing)\n"
 	"  --shards N         number of shards, 1..1000\n"
-	"  --base-port P      router port; nodes use the next N ports (default 7100)\n"
+	"  --replicas R       replicas per shard, 0..8 (default 0)\n"
+	"  --sync-replicas K  replica acks a primary waits for before acknowledging a write\n"
+	"                     (default 1 when R >= 1; 0 = asynchronous replication)\n"
+	"  --base-port P      router port; nodes use the next N x (1 + R) ports (default 7100)\n"
 	"  --no-sync          nodes skip fsync (throwaway data, faster)\n"
 	"  --wait-ms MS       how long to wait for the cluster to answer (default 15000)\n"
 	"  --log-level L      log level of the started processes (debug|info|warn|error)\n"
@@ -159,7 +166,8 @@ static const char kUpHelp[] =
 	"Binaries: $ORDERSTORE_NODE_BIN / $ORDERSTORE_ROUTER_BIN, else orderstore-node and\n"
 	"orderstore-router next to this program (or in ../node, ../router of a build tree).\n";
 
-enum { OPT_SHARDS = CLI_OPT_FIRST_LOCAL, OPT_BASE_PORT, OPT_NO_SYNC, OPT_WAIT };
+enum { OPT_SHARDS = CLI_OPT_FIRST_LOCAL, OPT_BASE_PORT, OPT_NO_SYNC, OPT_WAIT, OPT_REPLICAS,
+       OPT_SYNC_REPLICAS };
 
 static int local_up(cli_ctx *ctx, int argc, char **argv)
 {
@@ -168,12 +176,15 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		{"base-port", required_argument, NULL, OPT_BASE_PORT},
 		{"no-sync", no_argument, NULL, OPT_NO_SYNC},
 		{"wait-ms", required_argument, NULL, OPT_WAIT},
+		{"replicas", required_argument, NULL, OPT_REPLICAS},
+		{"sync-replicas", required_argument, NULL, OPT_SYNC_REPLICAS},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
 	const char *cmd = "local up";
 	uint32_t shards = 0, base = LOCAL_DEFAULT_BASE_PORT, wait_ms = LOCAL_DEFAULT_WAIT_MS;
-	bool no_sync = false, base_given = false;
+	uint32_t replicas = 0, sync_k = 0;
+	bool no_sync = false, base_given = false, replicas_given = false, sync_given = false;
 	int c, rc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -194,6 +205,18 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 			if ((rc = cli_parse_u32(cmd, "--wait-ms", optarg, 1, 3600000, &wait_ms)) != 0)
 				return rc;
 			break;
+		case OPT_REPLICAS:
+			if ((rc = cli_parse_u32(cmd, "--replicas", optarg, 0, OS_MAP_MAX_REPLICAS,
+			                        &replicas)) != 0)
+				return rc;
+			replicas_given = true;
+			break;
+		case OPT_SYNC_REPLICAS:
+			if ((rc = cli_parse_u32(cmd, "--sync-replicas", optarg, 0, OS_MAP_MAX_REPLICAS,
+			                        &sync_k)) != 0)
+				return rc;
+			sync_given = true;
+			break;
 		case CLI_OPT_HELP:
 			fputs(kUpHelp, stdout);
 			return CLI_EXIT_OK;
@@ -209,9 +232,15 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (ctx->dir == NULL)
 		return cli_usage_error(cmd, "--dir DIR is required");
-	if (shards != 0 && base + shards > 65535)
-		return cli_usage_error(cmd, "--base-port %u with %u shards needs ports past 65535",
-		                       base, shards);
+	if (shards != 0 && base + shards * (replicas + 1) > 65535)
+		return cli_usage_error(cmd, "--base-port %u with %u nodes needs ports past 65535",
+		                       base, shards * (replicas + 1));
+	if (shards != 0 && shards * (replicas + 1) > OS_MAP_MAX_IDS)
+		return cli_usage_error(cmd, "%u shards x %u nodes exceed %u node ids", shards,
+		                       replicas + 1, OS_MAP_MAX_IDS);
+	if (sync_given && replicas_given && sync_k > replicas)
+		return cli_usage_error(cmd, "--sync-replicas %u is more than --replicas %u", sync_k,
+		                       replicas);
 
 	int err = cli_mkdir_p(ctx->dir);
 	local_cluster *lc = calloc(1, sizeof(*lc));
@@ -266,6 +295,13 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 			free(lc);
 			return CLI_EXIT_FAIL;
 		}
+		if (replicas_given && m->shards[0].nreplicas != replicas) {
+			cli_err("%s: %s holds a cluster with %u replicas per shard, not %u", cmd, lc->dir,
+			        m->shards[0].nreplicas, replicas);
+			os_map_unref(m);
+			free(lc);
+			return CLI_EXIT_FAIL;
+		}
 		if (!read_router_addr(lc->dir, router_addr, sizeof(router_addr)) || base_given)
 			cli_fmt(router_addr, sizeof(router_addr), "tcp://127.0.0.1:%u", base);
 	} else {
@@ -273,17 +309,7 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 			free(lc);
 			return cli_usage_error(cmd, "--shards N is required for a new cluster");
 		}
-		char(*addrs)[40] = calloc(shards, sizeof(*addrs));
-		const char **ptrs = calloc(shards, sizeof(*ptrs));
-		if (addrs != NULL && ptrs != NULL) {
-			for (uint32_t i = 0; i < shards; i++) {
-				cli_fmt(addrs[i], sizeof(addrs[i]), "tcp://127.0.0.1:%u", base + 1 + i);
-				ptrs[i] = addrs[i];
-			}
-			m = os_map_build_even((uint16_t)shards, ptrs, 0);
-		}
-		free(addrs);
-		free(ptrs);
+		m = cli_local_build_map(shards, replicas, base);
 		if (m == NULL) {
 			cli_err("%s: cannot build the cluster map: %s", cmd, ostore_strerror(OSTORE_ENOMEM));
 			free(lc);
@@ -311,6 +337,15 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		cli_err("%s: cannot write %s: %s", cmd, lc->map_path, errbuf);
 		goto out;
 	}
+	/* Node options, remembered for `local start` and restarts. K defaults to 1 where a
+	 * shard has a replica; without replicas and without --sync-replicas nothing is passed. */
+	if (!restart || sync_given || no_sync || ctx->log_level_str != NULL) {
+		int k = sync_given ? (int)sync_k : m->shards[0].nreplicas > 0 ? 1 : -1;
+		if ((err = cli_local_save_conf(lc->dir, no_sync, k, ctx->log_level_str)) != 0) {
+			cli_err("%s: cannot write %s/local.json: %s", cmd, lc->dir, strerror(err));
+			goto out;
+		}
+	}
 	char node_bin[PATH_MAX], router_bin[PATH_MAX];
 	if (node_ids == NULL ||
 	    cli_find_bin("ORDERSTORE_NODE_BIN", "orderstore-node", "node", node_bin, sizeof(node_bin)) ||
@@ -323,7 +358,7 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		local_proc *p = &lc->procs[i];
 		bool is_router = i == lc->nprocs - 1;
 		char id[16], data[PATH_MAX];
-		const char *args[16];
+		const char *args[24];
 		int a = 0;
 		if (is_router) {
 			args[a++] = router_bin;
@@ -344,9 +379,9 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		args[a++] = p->addr;
 		args[a++] = "--map";
 		args[a++] = lc->map_path;
-		if (no_sync && !is_router)
-			args[a++] = "--no-sync";
-		if (ctx->log_level_str != NULL) {
+		if (!is_router && cli_local_node_args(lc->dir, args, &a) != 0)
+			goto fail;
+		if (is_router && ctx->log_level_str != NULL) {
 			args[a++] = "--log-level";
 			args[a++] = ctx->log_level_str;
 		}
@@ -448,9 +483,10 @@ static const char kDownHelp[] =
 	"cluster is already down.\n";
 static const char kStatusHelp[] =
 	"usage: orderstore local status --dir DIR [--timeout-ms MS]\n"
-	"For each process of the local cluster in DIR: name, pid, address and whether it\n"
-	"answers a PING (within --timeout-ms, default 1000). Exit status 0 when all are up,\n"
-	"1 otherwise.\n";
+	"For each process of the local cluster in DIR: name, pid, address, role in the\n"
+	"newest cluster map (primary or replica of a shard; asked from the running\n"
+	"processes) and whether it answers a PING (within --timeout-ms, default 1000).\n"
+	"Exit status 0 when all are up, 1 otherwise.\n";
 
 static int local_down(cli_ctx *ctx, const char *dir)
 {
@@ -536,18 +572,30 @@ static int local_status(cli_ctx *ctx, const char *dir)
 	}
 	uint32_t timeout = ctx->timeout_ms ? ctx->timeout_ms : 1000;
 	size_t nup = 0;
-	printf("%-10s %8s  %-28s %s\n", "process", "pid", "address", "state");
+	char errbuf[256], role[48];
+	os_map *m = NULL;
+	if (cli_local_newest_map(lc->dir, timeout, &m, errbuf, sizeof(errbuf)) != 0)
+		m = NULL; /* cluster_load read it a moment ago; show no roles then */
+	if (m != NULL)
+		printf("cluster map epoch %llu\n", (unsigned long long)m->epoch);
+	printf("%-10s %8s  %-28s %-20s %s\n", "process", "pid", "address", "role", "state");
 	for (size_t i = 0; i < lc->nprocs; i++) {
 		local_proc *p = &lc->procs[i];
+		unsigned id;
+		if (m != NULL && sscanf(p->name, "node-%u", &id) == 1)
+			cli_node_role(m, (uint16_t)id, role, sizeof(role));
+		else
+			cli_fmt(role, sizeof(role), "%s", i == lc->nprocs - 1 ? "router" : "-");
 		pid_t pid = cli_read_pidfile(p->pidfile);
 		bool running = cli_proc_is_ours(pid, lc->dir);
 		bool up = strcmp(p->addr, "-") != 0 && cli_ping(p->addr, timeout) == OSTORE_OK;
 		nup += up;
 		char pidtxt[24];
 		cli_fmt(pidtxt, sizeof(pidtxt), running ? "%ld" : "-", (long)pid);
-		printf("%-10s %8s  %-28s %s\n", p->name, pidtxt, p->addr,
+		printf("%-10s %8s  %-28s %-20s %s\n", p->name, pidtxt, p->addr, role,
 		       up ? "up" : running ? "down (running, not answering)" : "down");
 	}
+	os_map_unref(m);
 	size_t total = lc->nprocs;
 	free(lc);
 	fflush(stdout);
@@ -555,10 +603,12 @@ static int local_status(cli_ctx *ctx, const char *dir)
 }
 
 static const char kLocalHelp[] =
-	"usage: orderstore local up|down|status --dir DIR [options]\n"
+	"usage: orderstore local up|down|status|kill|start --dir DIR [options]\n"
 	"  up       start a cluster of N shards under DIR (see 'orderstore local up --help')\n"
 	"  down     stop it\n"
-	"  status   show its processes\n";
+	"  status   show its processes and their roles\n"
+	"  kill     SIGKILL one node (NODE or --primary-of S)\n"
+	"  start    restart one node with the newest cluster map\n";
 
 int cli_cmd_local(cli_ctx *ctx, int argc, char **argv)
 {
@@ -569,9 +619,13 @@ int cli_cmd_local(cli_ctx *ctx, int argc, char **argv)
 	const char *sub = argv[1];
 	if (strcmp(sub, "up") == 0)
 		return local_up(ctx, argc - 1, argv + 1);
+	if (strcmp(sub, "kill") == 0)
+		return cli_local_kill(ctx, argc - 1, argv + 1);
+	if (strcmp(sub, "start") == 0)
+		return cli_local_start(ctx, argc - 1, argv + 1);
 	bool down = strcmp(sub, "down") == 0;
 	if (!down && strcmp(sub, "status") != 0)
-		return cli_usage_error("local", "unknown subcommand '%s' (up, down or status)", sub);
+		return cli_usage_error("local", "unknown subcommand '%s' (up, down, status, kill or start)", sub);
 
 	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	const char *cmd = down ? "local down" : "local status";

@@ -125,7 +125,8 @@ def main():
         rc, out, _ = expect(["--help"], 0, "--help -> exit 0")
         check(b"Exit status" in out and b"3  cluster unreachable" in out, "--help documents exit codes")
         for sub in (["put"], ["get"], ["del"], ["import"], ["export"], ["stats"], ["local", "up"],
-                    ["local", "down"], ["local", "status"]):
+                    ["local", "down"], ["local", "status"], ["local", "kill"], ["local", "start"],
+                    ["status"], ["failover"], ["verify"]):
             expect(sub + ["--help"], 0, f"{' '.join(sub)} --help -> exit 0")
         rc, out, _ = expect(["--version"], 0, "--version -> exit 0")
         check(out.startswith(b"orderstore "), "--version prints the version", repr(out))
@@ -155,6 +156,12 @@ def main():
                "second local up refused", err_has="already running")
         rc, out, _ = expect(["local", "status", "--dir", d], 0, "local status all up")
         check(out.count(b" up\n") == 4, "status lists 4 processes up", repr(out))
+        rc, out, _ = expect(["status", "--dir", d], 0, "status: every node answers")
+        check(out.count(b" up  lsn") == 3 and b"epoch 1" in out, "status lists 3 primaries", repr(out))
+        expect(["failover", "--dir", d, "--shard", "0"], 1, "failover without a replica -> 1",
+               err_has="no replica")
+        expect(["local", "start", "--dir", d, "0"], 1, "local start of a running node -> 1",
+               err_has="already running")
 
         # ---- port taken
         blocker = socket.socket()

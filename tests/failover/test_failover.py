@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Replication and failover end to end, with real processes and the `orderstore` CLI.
+
+2 shards x (primary + 1 replica), synchronous replication (--sync-replicas 1 by default):
+  A. a replica is SIGKILLed under load and restarted with `local start`: it catches up and
+     `verify` reports the shard in sync; every acknowledged order is readable.
+  B. writers record every acknowledged (id, value); the primary of shard 0 is SIGKILLed
+     mid-load (`local kill --primary-of 0`); `failover --shard 0` promotes the replica;
+     every acknowledged order is readable with its content; the old primary restarted
+     with `local start` rejoins as a replica, refuses writes sent to it directly, and
+     `verify` is clean.
+
+Writers are bounded in count and in time. Exit 77 (meson: skipped) when the node binary
+has no replication yet (no --sync-replicas option).
+
+Environment (meson test_env): OSTORE_CLI_BIN, OSTORE_NODE_BIN, OSTORE_ROUTER_BIN.
+"""
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CLI = os.environ["OSTORE_CLI_BIN"]
+ENV = dict(os.environ)
+ENV.pop("ORDERSTORE_ROUTER", None)
+for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
+                     ("OSTORE_ROUTER_BIN", "ORDERSTORE_ROUTER_BIN")):
+    if os.environ.get(ours):
+        ENV[theirs] = os.environ[ours]
+
+failures = []
+WRITERS = 3
+MAX_PER_WRITER = 400
+
+
+def run(*args, stdin=b"", timeout=120):
+    argv = [CLI] + [str(a) for a in args]
+    p = subprocess.run(argv, input=stdin, capture_output=True, env=ENV, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def check(cond, what, detail=""):
+    print(("ok   " if cond else "FAIL ") + what + ("" if cond else " " + detail), flush=True)
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def expect(args, rc, what, has=None):
+    got_rc, out, err = run(*args)
+    ok = got_rc == rc and (has is None or has in out + err)
+    check(ok, what, f"(rc {got_rc}, want {rc}; stdout {out[-800:]!r}; stderr {err[-800:]!r})")
+    return got_rc, out, err
+
+
+def port_free(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", port))  # bind only: never connect to a possible nng port
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_base(n):
+    for _ in range(500):
+        base = random.randrange(20000, 60000 - n)
+        if all(port_free(base + i) for i in range(n)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+class Writers:
+    """WRITERS threads putting fresh orders through the router; every put the CLI
+    acknowledged (exit 0) is recorded with its value. Bounded by count and time."""
+
+    def __init__(self, d, tag, max_seconds=40):
+        self.d, self.tag = d, tag
+        self.acked = {}
+        self.failed = 0
+        self.lock = threading.Lock()
+        self.stop_flag = threading.Event()
+        self.deadline = time.monotonic() + max_seconds
+        self.threads = [threading.Thread(target=self.loop, args=(t,)) for t in range(WRITERS)]
+
+    def loop(self, t):
+        for i in range(MAX_PER_WRITER):
+            if self.stop_flag.is_set() or time.monotonic() > self.deadline:
+                return
+            oid = f"{self.tag}-w{t}-{i}"
+            val = json.dumps({"order_id": oid, "writer": t, "n": i,
+                              "pad": "x" * random.randrange(10, 200)}, separators=(",", ":"))
+            rc, _, _ = run("put", oid, val, "--dir", self.d, "--timeout-ms", "3000", timeout=60)
+            with self.lock:
+                if rc == 0:
+                    self.acked[oid] = val
+                else:
+                    self.failed += 1
+
+    def start(self):
+        for th in self.threads:
+            th.start()
+        return self
+
+    def count(self):
+        with self.lock:
+            return len(self.acked)
+
+    def wait_acked(self, n, limit=20):
+        end = time.monotonic() + limit
+        while self.count() < n and time.monotonic() < end:
+            time.sleep(0.1)
+
+    def stop(self):
+        self.stop_flag.set()
+        for th in self.threads:
+            th.join()
+        return self.acked
+
+
+def export_all(d):
+    rc, out, err = run("export", "--dir", d, timeout=180)
+    if not check(rc == 0, "export", err[-500:]):
+        return {}
+    got = {}
+    for line in out.splitlines():
+        if line:
+            got[json.loads(line)["order_id"]] = line
+    return got
+
+
+def check_acked(d, acked, what):
+    got = export_all(d)
+    missing = [k for k in acked if k not in got]
+    wrong = [k for k in acked if k in got and got[k] != acked[k]]
+    check(not missing and not wrong,
+          f"{what}: all {len(acked)} acknowledged orders readable with their content",
+          f"missing {len(missing)} {missing[:5]}, wrong content {len(wrong)} {wrong[:5]}")
+
+
+def wait_verify(d, what, limit=40):
+    end = time.monotonic() + limit
+    rc, out, err = None, "", ""
+    while time.monotonic() < end:
+        rc, out, err = run("verify", "--dir", d, "--wait-ms", "3000")
+        if rc == 0:
+            break
+        time.sleep(1)
+    check(rc == 0 and "in sync" in out, what, f"(rc {rc}; {out[-800:]!r} {err[-400:]!r})")
+
+
+def status_json(d):
+    rc, out, err = run("status", "--json", "--dir", d)
+    try:
+        return rc, json.loads(out)
+    except ValueError:
+        return rc, {"error": out + err}
+
+
+def node_entry(st, node):
+    for sh in st.get("shards", []):
+        for n in sh["nodes"]:
+            if n["id"] == node:
+                return n
+    return {}
+
+
+def main():
+    node_bin = ENV.get("ORDERSTORE_NODE_BIN", "")
+    probe = subprocess.run([node_bin, "--help"], capture_output=True, text=True) if node_bin else None
+    if probe is None or "sync-replicas" not in probe.stdout + probe.stderr:
+        print("SKIP: orderstore-node has no replication (--sync-replicas) yet")
+        return 77
+
+    for sub in (["failover"], ["status"], ["verify"], ["local", "kill"], ["local", "start"]):
+        expect(sub + ["--help"], 0, f"{' '.join(sub)} --help")
+    expect(["failover", "--dir", "/nonexistent"], 2, "failover without --shard -> 2")
+    expect(["local", "kill", "--dir", "/tmp", "1", "--primary-of", "0"], 2,
+           "local kill with NODE and --primary-of -> 2")
+
+    tmp = tempfile.mkdtemp(prefix="ostore-failover-")
+    d = os.path.join(tmp, "c")
+    try:
+        base = free_base(6)
+        rc, out, err = expect(["local", "up", "--dir", d, "--shards", 2, "--replicas", 1,
+                               "--base-port", base, "--no-sync"], 0,
+                              "local up 2 shards x (primary + 1 replica)")
+        if rc != 0:
+            return 1
+        with open(os.path.join(d, "map.json")) as f:
+            m = json.load(f)
+        shards = {s["id"]: (s["primary"], s["replicas"]) for s in m["shards"]}
+        check(shards == {0: (0, [1]), 1: (2, [3])}, "layout: shard s = node 2s + replica 2s+1",
+              repr(shards))
+        check(len(m["nodes"]) == 4 and all(n["addr"].endswith(str(base + 1 + n["id"]))
+                                           for n in m["nodes"]), "node i listens on base+1+i")
+        with open(os.path.join(d, "local.json")) as f:
+            check(json.load(f).get("sync_replicas") == 1, "sync replicas default 1")
+        rc, out, _ = expect(["local", "status", "--dir", d], 0, "local status")
+        check("replica of shard 1" in out and "primary of shard 0" in out, "local status roles",
+              out)
+        rc, st = status_json(d)
+        check(rc == 0 and node_entry(st, 0).get("role") == "primary"
+              and node_entry(st, 1).get("role") == "replica", "status: roles reported", repr(st))
+
+        # ---- A: replica of shard 1 killed and restarted under load
+        w = Writers(d, "a").start()
+        w.wait_acked(30)
+        expect(["local", "kill", "--dir", d, 3], 0, "kill replica node 3", has="replica of shard 1")
+        rc, st = status_json(d)
+        check(rc == 1 and node_entry(st, 3).get("reachable") is False,
+              "status: exit 1 and node 3 unreachable", repr(st)[:400])
+        time.sleep(1.5)
+        expect(["local", "start", "--dir", d, 3], 0, "local start node 3", has="replica of shard 1")
+        n0 = w.count()
+        w.wait_acked(n0 + 30)
+        acked = w.stop()
+        print(f"     phase A: {len(acked)} acknowledged, {w.failed} failed puts")
+        check(len(acked) >= 30, "phase A wrote orders")
+        wait_verify(d, "A: verify clean after the replica caught up")
+        check_acked(d, acked, "A")
+
+        # ---- B: primary of shard 0 killed mid-load, failover
+        w = Writers(d, "b").start()
+        w.wait_acked(30)
+        t_kill = time.monotonic()
+        expect(["local", "kill", "--dir", d, "--primary-of", 0], 0, "kill the primary of shard 0",
+               has="killed node 0")
+        time.sleep(0.5)
+        rc, out, err = expect(["failover", "--dir", d, "--shard", 0], 0, "failover --shard 0",
+                              has="promoted node 1")
+        print("     " + out.replace("\n", "\n     "))
+        with open(os.path.join(d, "map.json")) as f:
+            m2 = json.load(f)
+        s0 = [s for s in m2["shards"] if s["id"] == 0][0]
+        check(m2["epoch"] == m["epoch"] + 1 and s0["primary"] == 1 and s0["replicas"] == [0],
+              "map.json: epoch + 1, node 1 primary, node 0 replica", repr(s0))
+        time.sleep(2)
+        expect(["local", "start", "--dir", d, 0], 0, "old primary restarted",
+               has="replica of shard 0")
+        n0 = w.count()
+        w.wait_acked(n0 + 30)
+        acked = w.stop()
+        print(f"     phase B: {len(acked)} acknowledged, {w.failed} failed puts, "
+              f"{time.monotonic() - t_kill:.1f} s since the kill")
+        check_acked(d, acked, "B")
+        wait_verify(d, "B: verify clean with the old primary as replica")
+        rc, st = status_json(d)
+        check(rc == 0 and node_entry(st, 0).get("role") == "replica"
+              and node_entry(st, 1).get("role") == "primary",
+              "status: node 0 replica, node 1 primary", repr(st)[:600])
+        # The old primary refuses writes sent to it directly (its address as "router").
+        node0 = [n["addr"] for n in m2["nodes"] if n["id"] == 0][0]
+        refused = 0
+        for i in range(8):
+            rc, _, err = run("put", f"direct-{i}", "v", "--router", node0, "--timeout-ms", "2000")
+            refused += rc != 0 and ("not the primary" in err or "another shard" in err)
+        check(refused == 8, "old primary refuses direct writes", f"{refused} of 8 refused")
+        ok = sum(run("put", f"after-{i}", "v", "--dir", d, "--timeout-ms", "5000")[0] == 0
+                 for i in range(10))
+        check(ok == 10, "writes succeed after failover and rejoin", f"{ok} of 10")
+        expect(["local", "down", "--dir", d], 0, "local down")
+    finally:
+        if os.path.isdir(d):
+            run("local", "down", "--dir", d)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    try:
+        rc = main()
+    except Exception as e:  # report, do not hang or leave processes
+        failures.append(repr(e))
+        print(f"FAIL exception {e!r}")
+        rc = 1
+    sys.exit(rc)
