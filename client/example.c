@@ -6,7 +6,7 @@
 
 int main(int argc, char **argv)
 {
-	const char *router = argc > 1 ? argv[1] : "tcp://127.0.0.1:7000";
+	const char *router = argc > 1 ? argv[1] : "tcp://127.0.0.1:7100";
 	ostore_options opts;
 	ostore_options_init(&opts);
 	opts.routers = &router;
