@@ -62,6 +62,8 @@ uint64_t ob_hist_quantile(const ob_hist *h, double q)
 	for (unsigned i = 0; i < OB_HIST_POW * OB_HIST_SUB; i++) {
 		seen += h->buckets[i];
 		if (seen >= want) {
+			if (i == OB_HIST_POW * OB_HIST_SUB - 1u)
+				return h->max_ns; /* the overflow bucket has no upper bound of its own */
 			uint64_t top = bucket_top(i);
 			return top < h->max_ns ? top : h->max_ns;
 		}
