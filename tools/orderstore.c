@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nng/nng.h>
+
 #include "log.h"
 #include "ostore_version.h"
 #include "orderstore_cli.h"
@@ -31,7 +33,8 @@ static const char kMainHelp[] =
 	"\n"
 	"Local cluster (every process on 127.0.0.1, state under one directory):\n"
 	"  local up --dir DIR --shards N [--replicas R] [--sync-replicas K] [--base-port P]\n"
-	"                                   start nodes (R replicas per shard) and a router\n"
+	"           [--log-retain-entries N] start nodes (R replicas per shard) and a router;\n"
+	"                                   on a DIR where some died, starts just those\n"
 	"  local down --dir DIR             stop them\n"
 	"  local status --dir DIR           show each process, its role and whether it answers\n"
 	"  local kill --dir DIR (NODE | --primary-of S)   SIGKILL one node\n"
@@ -43,7 +46,7 @@ static const char kMainHelp[] =
 	"  del ID            delete ID\n"
 	"  import FILE       load the Online Retail CSV (plain or .xz), one JSON order per invoice\n"
 	"  export            write every order as one JSON document per line\n"
-	"  stats [--json]    orders and slots per shard and in total\n"
+	"  stats [--json]    orders and slots per shard and in total (exit 3 if a shard is down)\n"
 	"\n"
 	"Replication (the cluster is found as above; nodes are asked directly):\n"
 	"  status [--json]              per shard: primary, replicas, applied LSN, lag\n"
@@ -96,8 +99,45 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int cli_getopt_fail(const char *cmd, int c, char **argv)
 {
+	/* A long option: getopt has moved past it, so it is argv[optind - 1]. A short one
+	 * ("-dash": the CLI has none, so its first letter is refused): getopt stays on the
+	 * argument while letters are left, and moves past it after its last letter. */
+	const char *bad = argv[optind - 1];
+	if (c == '?' && optopt != 0) {
+		const char *cur = argv[optind];
+		if (cur != NULL && cur[0] == '-' && cur[1] == optopt && cur[2] != '\0')
+			bad = cur;
+	}
 	return cli_usage_error(cmd, "%s option '%s'", c == ':' ? "missing value for" : "unknown",
-	                       argv[optind - 1]);
+	                       bad);
+}
+
+int cli_check_url(const char *cmd, const char *what, const char *url)
+{
+	static const char *const kSchemes[] = {"tcp", "tcp4", "tcp6", "tls+tcp", "tls+tcp4",
+	                                       "tls+tcp6", "ipc", "abstract", "inproc", "ws",
+	                                       "wss", "ws4", "ws6", "wss4", "wss6"};
+	const char *sep = strstr(url, "://");
+	bool known = false;
+	for (size_t i = 0; sep != NULL && i < sizeof(kSchemes) / sizeof(kSchemes[0]); i++)
+		known = known || ((size_t)(sep - url) == strlen(kSchemes[i]) &&
+		                  strncmp(url, kSchemes[i], strlen(kSchemes[i])) == 0);
+	if (!known)
+		return cli_usage_error(cmd, "%s '%s' is not an nng URL (expected e.g. "
+		                            "tcp://127.0.0.1:7100)",
+		                       what, url);
+	nng_url *u = NULL;
+	int rv = nng_url_parse(&u, url);
+	bool tcp = strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0 ||
+	           strncmp(url, "ws", 2) == 0;
+	bool ok = rv == 0 && (!tcp || (u->u_hostname[0] != '\0' && u->u_port[0] != '\0' &&
+	                               strcmp(u->u_port, "0") != 0));
+	if (u != NULL)
+		nng_url_free(u);
+	if (!ok)
+		return cli_usage_error(cmd, "%s '%s' is not a valid URL (%s)", what, url,
+		                       rv != 0 ? nng_strerror(rv) : "it needs a host and a port");
+	return 0;
 }
 
 int cli_fmt(char *out, size_t len, const char *fmt, ...)
@@ -144,6 +184,8 @@ int cli_common_opt(cli_ctx *ctx, const char *cmd, int c, const char *arg)
 			                       CLI_MAX_ROUTERS);
 		if (arg[0] == '\0')
 			return cli_usage_error(cmd, "--router needs a URL such as tcp://127.0.0.1:7100");
+		if (cli_check_url(cmd, "--router", arg) != 0)
+			return CLI_EXIT_USAGE;
 		ctx->routers[ctx->nrouters++] = arg;
 		return 0;
 	case CLI_OPT_DIR:

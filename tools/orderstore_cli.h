@@ -83,6 +83,10 @@ int cli_common_opt(cli_ctx *ctx, const char *cmd, int c, const char *arg);
  *  using optind; returns CLI_EXIT_USAGE. Parsers use the optstring prefix ":". */
 int cli_getopt_fail(const char *cmd, int c, char **argv);
 
+/** cli_check_url - whether @url (named @what in the message, e.g. "--router") is an nng
+ *  URL with a known scheme and, for TCP and WebSocket, a host and a port. Returns 0, or
+ *  CLI_EXIT_USAGE after printing the problem naming the URL. */
+int cli_check_url(const char *cmd, const char *what, const char *url);
 /** cli_usage_error - print "orderstore CMD: MSG" + a hint to stderr; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** cli_err - print "orderstore: MSG" to stderr. */
@@ -228,15 +232,26 @@ int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv);
 /** cli_local_kill / cli_local_start - argv[0] is "kill" / "start". Exit status. */
 int cli_local_kill(cli_ctx *ctx, int argc, char **argv);
 int cli_local_start(cli_ctx *ctx, int argc, char **argv);
+/* The node options `local up` gave every node, remembered in DIR/local.json. */
+typedef struct cli_local_conf {
+	bool no_sync;                /* --no-sync */
+	int sync_replicas;           /* --sync-replicas K; -1 = not given (node default) */
+	char log_level[16];          /* --log-level; "" = not given */
+	uint64_t log_retain_entries; /* --log-retain-entries N; 0 = not given */
+} cli_local_conf;
+
+/** cli_local_load_conf - DIR/local.json into *@conf (defaults when the file is absent).
+ *  Returns 0, or -1 after printing why (unreadable). */
+int cli_local_load_conf(const char *dir, cli_local_conf *conf);
+/** cli_local_save_conf - write *@conf to DIR/local.json. Returns 0 or an errno value. */
+int cli_local_save_conf(const char *dir, const cli_local_conf *conf);
 /**
- * cli_local_node_args - the options `local up` gave every node (DIR/local.json:
- * --no-sync, --sync-replicas K, --log-level), appended to @args from index *@a (room
- * for 6 more). Strings point into static storage. Returns 0, or -1 after printing why.
+ * cli_local_node_args - the options of DIR/local.json as node arguments (--no-sync,
+ * --sync-replicas K, --log-level L, --log-retain-entries N), appended to @args from
+ * index *@a (room for 7 more). Strings point into static storage. Returns 0, or -1
+ * after printing why.
  */
 int cli_local_node_args(const char *dir, const char **args, int *a);
-/** cli_local_save_conf - write DIR/local.json (@sync_replicas -1 = not given, @log_level
- *  may be NULL). Returns 0 or an errno value. */
-int cli_local_save_conf(const char *dir, bool no_sync, int sync_replicas, const char *log_level);
 /**
  * cli_local_build_map - a fresh map (epoch 1, random cluster ID, even slot ranges) of
  * @shards shards with @replicas replicas each: shard s has primary s*(R+1) and replicas

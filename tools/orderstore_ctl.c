@@ -83,24 +83,10 @@ fail:
 	return NULL;
 }
 
-int cli_local_save_conf(const char *dir, bool no_sync, int sync_replicas, const char *log_level)
+int cli_local_load_conf(const char *dir, cli_local_conf *conf)
 {
 	char path[PATH_MAX];
-	cli_fmt(path, sizeof(path), "%s/local.json", dir);
-	json_t *o = json_pack("{s:b, s:i}", "no_sync", no_sync, "sync_replicas", sync_replicas);
-	if (o == NULL)
-		return ENOMEM;
-	if (log_level != NULL)
-		json_object_set_new(o, "log_level", json_string(log_level));
-	int rc = json_dump_file(o, path, JSON_INDENT(2)) == 0 ? 0 : EIO;
-	json_decref(o);
-	return rc;
-}
-
-int cli_local_node_args(const char *dir, const char **args, int *a)
-{
-	static char level[32], sync[16];
-	char path[PATH_MAX];
+	*conf = (cli_local_conf){.sync_replicas = -1};
 	cli_fmt(path, sizeof(path), "%s/local.json", dir);
 	if (!cli_file_exists(path))
 		return 0; /* a cluster started before DIR/local.json existed: defaults */
@@ -111,21 +97,62 @@ int cli_local_node_args(const char *dir, const char **args, int *a)
 		json_decref(o);
 		return -1;
 	}
-	if (json_is_true(json_object_get(o, "no_sync")))
-		args[(*a)++] = "--no-sync";
+	conf->no_sync = json_is_true(json_object_get(o, "no_sync"));
 	json_t *k = json_object_get(o, "sync_replicas");
-	if (json_is_integer(k) && json_integer_value(k) >= 0) {
-		cli_fmt(sync, sizeof(sync), "%lld", (long long)json_integer_value(k));
+	if (json_is_integer(k) && json_integer_value(k) >= 0 &&
+	    json_integer_value(k) <= OS_MAP_MAX_REPLICAS)
+		conf->sync_replicas = (int)json_integer_value(k);
+	const char *lv = json_string_value(json_object_get(o, "log_level"));
+	if (lv != NULL)
+		cli_fmt(conf->log_level, sizeof(conf->log_level), "%s", lv);
+	json_t *re = json_object_get(o, "log_retain_entries");
+	if (json_is_integer(re) && json_integer_value(re) > 0)
+		conf->log_retain_entries = (uint64_t)json_integer_value(re);
+	json_decref(o);
+	return 0;
+}
+
+int cli_local_save_conf(const char *dir, const cli_local_conf *conf)
+{
+	char path[PATH_MAX];
+	cli_fmt(path, sizeof(path), "%s/local.json", dir);
+	json_t *o = json_pack("{s:b, s:i}", "no_sync", conf->no_sync, "sync_replicas",
+	                      conf->sync_replicas);
+	if (o == NULL)
+		return ENOMEM;
+	if (conf->log_level[0] != '\0')
+		json_object_set_new(o, "log_level", json_string(conf->log_level));
+	if (conf->log_retain_entries > 0)
+		json_object_set_new(o, "log_retain_entries",
+		                    json_integer((json_int_t)conf->log_retain_entries));
+	int rc = json_dump_file(o, path, JSON_INDENT(2)) == 0 ? 0 : EIO;
+	json_decref(o);
+	return rc;
+}
+
+int cli_local_node_args(const char *dir, const char **args, int *a)
+{
+	static char level[32], sync[16], retain[24];
+	cli_local_conf conf;
+	if (cli_local_load_conf(dir, &conf) != 0)
+		return -1;
+	if (conf.no_sync)
+		args[(*a)++] = "--no-sync";
+	if (conf.sync_replicas >= 0) {
+		cli_fmt(sync, sizeof(sync), "%d", conf.sync_replicas);
 		args[(*a)++] = "--sync-replicas";
 		args[(*a)++] = sync;
 	}
-	const char *lv = json_string_value(json_object_get(o, "log_level"));
-	if (lv != NULL) {
-		cli_fmt(level, sizeof(level), "%s", lv);
+	if (conf.log_level[0] != '\0') {
+		cli_fmt(level, sizeof(level), "%s", conf.log_level);
 		args[(*a)++] = "--log-level";
 		args[(*a)++] = level;
 	}
-	json_decref(o);
+	if (conf.log_retain_entries > 0) {
+		cli_fmt(retain, sizeof(retain), "%llu", (unsigned long long)conf.log_retain_entries);
+		args[(*a)++] = "--log-retain-entries";
+		args[(*a)++] = retain;
+	}
 	return 0;
 }
 

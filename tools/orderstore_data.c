@@ -55,6 +55,9 @@ int cli_resolve_routers(cli_ctx *ctx, const char *cmd, const char **source_out)
 				        g_router_text ? "more than 64 routers" : strerror(ENOMEM));
 				return CLI_EXIT_USAGE;
 			}
+			for (size_t i = 0; i < ctx->nrouters; i++)
+				if (cli_check_url(cmd, "$ORDERSTORE_ROUTER", ctx->routers[i]) != 0)
+					return CLI_EXIT_USAGE;
 		} else if (ctx->dir != NULL) {
 			size_t len;
 			cli_fmt(path, sizeof(path), "%s/routers", ctx->dir);
@@ -266,8 +269,13 @@ static const char kStatsHelp[] =
 	"usage: orderstore stats [--json] [common options]\n"
 	"Orders and slots per shard and in total. --json prints\n"
 	"  {\"epoch\": E, \"total_orders\": N, \"shards\": [{\"id\": 0, \"slots\": S, \"orders\": M,\n"
-	"   ...}, ...]}\n"
-	"Exit status 1 when a shard did not answer (it is listed with its error).\n"
+	"   \"node\": P, \"lsn\": L, \"bytes_used\": B, \"status\": \"ok\"}, ...]}\n"
+	"A shard that did not answer is listed with its error: in --json with\n"
+	"\"orders\", \"lsn\" and \"bytes_used\" null and \"status\" the error's name\n"
+	"(e.g. \"OSTORE_EUNAVAIL\"); the totals count only the shards that answered.\n"
+	"Exit status: 0 every shard answered; 3 a shard (or the router) did not answer in\n"
+	"time (unreachable, as in 'orderstore --help'); 1 a shard answered with another\n"
+	"error; 2 usage. The table or JSON is printed in every case but 2.\n"
 	"\nOptions:\n"
 	"  --json             machine-readable output\n"
 	"\nCommon options:\n" CLI_COMMON_HELP;
@@ -282,11 +290,14 @@ static int stats_json(const ostore_cluster_stats *s)
 	json_object_set_new(root, "total_orders", json_integer((json_int_t)s->total_orders));
 	for (size_t i = 0; i < s->nshards; i++) {
 		const ostore_shard_stats *sh = &s->shards[i];
-		json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)sh->shard,
-		                      "slots", (json_int_t)sh->slots, "orders", (json_int_t)sh->orders,
-		                      "node", (json_int_t)sh->node, "lsn", (json_int_t)sh->lsn,
-		                      "bytes_used", (json_int_t)sh->bytes_used, "status",
-		                      sh->status == OSTORE_OK ? "ok" : ostore_status_name(sh->status));
+		bool ok = sh->status == OSTORE_OK;
+		json_t *o = json_pack("{s:I, s:I, s:o, s:I, s:o, s:o, s:s}", "id", (json_int_t)sh->shard,
+		                      "slots", (json_int_t)sh->slots, "orders",
+		                      ok ? json_integer((json_int_t)sh->orders) : json_null(), "node",
+		                      (json_int_t)sh->node, "lsn",
+		                      ok ? json_integer((json_int_t)sh->lsn) : json_null(), "bytes_used",
+		                      ok ? json_integer((json_int_t)sh->bytes_used) : json_null(),
+		                      "status", ok ? "ok" : ostore_status_name(sh->status));
 		if (o == NULL || json_array_append_new(shards, o) != 0)
 			goto oom;
 	}
@@ -339,9 +350,16 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		cli_err("stats: %s", ostore_strerror(st));
 		return cli_exit_for(st);
 	}
-	int failed = 0;
-	for (size_t i = 0; i < s->nshards; i++)
-		failed += s->shards[i].status != OSTORE_OK;
+	int failed = 0, exit_rc = CLI_EXIT_OK;
+	for (size_t i = 0; i < s->nshards; i++) {
+		ostore_status sst = s->shards[i].status;
+		if (sst == OSTORE_OK)
+			continue;
+		failed++;
+		/* unreachable (3) wins over other failures (1) */
+		if (exit_rc != CLI_EXIT_UNREACHABLE)
+			exit_rc = cli_exit_for(sst);
+	}
 	if (json) {
 		if (stats_json(s) != 0) {
 			ostore_stats_free(s);
@@ -355,9 +373,12 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 		for (size_t i = 0; i < s->nshards; i++) {
 			const ostore_shard_stats *sh = &s->shards[i];
 			slots += sh->slots;
-			printf("%-7u %6u %10llu %6u %12llu  %s\n", sh->shard, sh->slots,
-			       (unsigned long long)sh->orders, sh->node, (unsigned long long)sh->lsn,
-			       sh->status == OSTORE_OK ? "ok" : ostore_strerror(sh->status));
+			if (sh->status == OSTORE_OK)
+				printf("%-7u %6u %10llu %6u %12llu  ok\n", sh->shard, sh->slots,
+				       (unsigned long long)sh->orders, sh->node, (unsigned long long)sh->lsn);
+			else
+				printf("%-7u %6u %10s %6u %12s  %s\n", sh->shard, sh->slots, "-", sh->node,
+				       "-", ostore_strerror(sh->status));
 		}
 		printf("%-7s %6llu %10llu\n", "total", (unsigned long long)slots,
 		       (unsigned long long)s->total_orders);
@@ -370,5 +391,5 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 	ostore_stats_free(s);
 	fflush(stdout);
 	ostore_close(cl);
-	return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	return exit_rc;
 }

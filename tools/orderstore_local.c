@@ -14,7 +14,11 @@
  *       detached (fork, setsid, exec; exec errors come back through a CLOEXEC pipe) →
  *       pid files → wait until every process answers a wire PING over nng REQ (a bare TCP
  *       connect stalls an nng 1.5.2 listener) → exit 0. On a timeout or an early death:
- *       stop what was started, print the log tails, exit 1.
+ *       stop what was started, print the log tails, exit 1. DIR must be new, empty or a
+ *       cluster directory (map.json / local.json), else exit 2. When some processes of
+ *       DIR still run (others crashed or were killed), only the others are started, with
+ *       the newest map asked from the running ones (as `local start` does); when all run,
+ *       exit 1.
  * down: SIGTERM each PID whose /proc/PID/cmdline still names orderstore and DIR, wait up
  *       to 10 s, SIGKILL the rest, remove the pid files.
  * kill | start of one node: orderstore_ctl.c.
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,7 +53,9 @@ typedef struct local_proc {
 	char addr[300];     /* nng URL it listens on */
 	char pidfile[PATH_MAX];
 	char logfile[PATH_MAX];
-	pid_t pid;          /* 0 = not started / not running */
+	pid_t pid;          /* started by this run; 0 = not started by it */
+	bool running;       /* already running before this run (its pid file is live) */
+	pid_t running_pid;
 	bool up;
 } local_proc;
 
@@ -119,8 +126,8 @@ static int cluster_from_map(local_cluster *lc, const os_map *m, const char *rout
 
 /* ---- local up ---------------------------------------------------------------------- */
 
-/* Stop processes this invocation started (our children): TERM, wait, KILL; remove pid
- * files. */
+/* Stop processes this invocation started (our children): TERM, wait, KILL; remove their
+ * pid files (never those of processes that were already running). */
 static void stop_started(local_cluster *lc)
 {
 	for (size_t i = 0; i < lc->nprocs; i++)
@@ -129,9 +136,9 @@ static void stop_started(local_cluster *lc)
 	uint64_t deadline = os_now_ns() + 5000ull * 1000000u;
 	for (size_t i = 0; i < lc->nprocs; i++) {
 		local_proc *p = &lc->procs[i];
-		unlink(p->pidfile); /* this run wrote it (stale ones were removed before) */
 		if (p->pid <= 0)
 			continue;
+		unlink(p->pidfile); /* this run wrote it */
 		while (waitpid(p->pid, NULL, WNOHANG) == 0) {
 			if (os_now_ns() > deadline) {
 				kill(p->pid, SIGKILL);
@@ -144,32 +151,130 @@ static void stop_started(local_cluster *lc)
 	}
 }
 
+/*
+ * `local up` only writes into a new or empty directory, or one that holds a cluster
+ * (DIR/map.json or DIR/local.json): never into some other tree. Returns 0, or the exit
+ * status after printing why (2 for a directory that is not a cluster directory).
+ */
+static int check_dir_usable(const char *cmd, const char *dir)
+{
+	struct stat sb;
+	if (stat(dir, &sb) != 0)
+		return 0; /* created below */
+	if (!S_ISDIR(sb.st_mode))
+		return cli_usage_error(cmd, "--dir %s exists and is not a directory", dir);
+	char path[PATH_MAX];
+	if (cli_fmt(path, sizeof(path), "%s/map.json", dir) == 0 && cli_file_exists(path))
+		return 0;
+	if (cli_fmt(path, sizeof(path), "%s/local.json", dir) == 0 && cli_file_exists(path))
+		return 0;
+	DIR *d = opendir(dir);
+	if (d == NULL) {
+		cli_err("%s: cannot open %s: %s", cmd, dir, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	struct dirent *de;
+	const char *first = NULL;
+	char name[256] = "";
+	while (first == NULL && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			cli_fmt(name, sizeof(name), "%s", de->d_name);
+			first = name;
+		}
+	}
+	closedir(d);
+	if (first == NULL)
+		return 0;
+	return cli_usage_error(cmd, "--dir %s is not empty (it holds '%s') and is not an orderstore "
+	                            "cluster directory (no map.json or local.json); give a new or "
+	                            "empty directory",
+	                       dir, first);
+}
+
+/* Marks every process whose pid file names a live process of ours as running; removes
+ * stale pid files. Returns how many run. */
+static size_t mark_running(local_cluster *lc)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < lc->nprocs; i++) {
+		local_proc *p = &lc->procs[i];
+		pid_t pid = cli_read_pidfile(p->pidfile);
+		p->running = cli_proc_is_ours(pid, lc->dir);
+		if (p->running) {
+			p->running_pid = pid;
+			n++;
+		} else {
+			unlink(p->pidfile);
+		}
+	}
+	return n;
+}
+
+/* The first live *.pid of DIR into @name (without ".pid"); its PID, or 0 if none. */
+static pid_t any_running(const local_cluster *lc, char *name, size_t len)
+{
+	DIR *d = opendir(lc->dir);
+	struct dirent *de;
+	pid_t found = 0;
+	while (d != NULL && found == 0 && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n < 5 || strcmp(de->d_name + n - 4, ".pid") != 0)
+			continue;
+		char path[PATH_MAX];
+		cli_fmt(path, sizeof(path), "%s/%s", lc->dir, de->d_name);
+		pid_t pid = cli_read_pidfile(path);
+		if (cli_proc_is_ours(pid, lc->dir)) {
+			cli_fmt(name, len, "%.*s", (int)(n - 4), de->d_name);
+			found = pid;
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	return found;
+}
+
 static const char kUpHelp[] =
 	"usage: orderstore local up --dir DIR --shards N [--replicas R] [options]\n"
 	"Start N x (1 + R) nodes and one router on 127.0.0.1 in the background, with all\n"
 	"state under DIR, and return once every process answers. Shard s has primary node\n"
 	"s*(R+1) and replicas s*(R+1)+1 .. s*(R+1)+R. The router listens on\n"
 	"tcp://127.0.0.1:P, node i on P+1+i. Its URL is written to DIR/routers, so data\n"
-	"commands can use --dir DIR. Run again on a stopped DIR to restart the cluster with\n"
-	"its data and map (--shards and --replicas may then be left out).\n"
+	"commands can use --dir DIR. DIR must be new, empty, or a cluster directory.\n"
+	"Run again on a stopped DIR to restart the cluster with its data, map and node\n"
+	"options (--shards and --replicas may then be left out). Run on a DIR where only\n"
+	"some processes died (crash, 'local kill') to start just those, with the newest\n"
+	"cluster map asked from the running ones (node options cannot change then).\n"
 	"\nOptions:\n"
 	"  --dir DIR          cluster directory (created if missing)\n"
 	"  --shards N         number of shards, 1..1000\n"
 	"  --replicas R       replicas per shard, 0..8 (default 0)\n"
 	"  --sync-replicas K  replica acks a primary waits for before acknowledging a write\n"
 	"                     (default 1 when R >= 1; 0 = asynchronous replication)\n"
+	"  --log-retain-entries N  write log records each primary keeps for replicas\n"
+	"                     (node default 200000); a replica further behind re-seeds\n"
 	"  --base-port P      router port; nodes use the next N x (1 + R) ports (default 7100)\n"
 	"  --no-sync          nodes skip fsync (throwaway data, faster)\n"
 	"  --wait-ms MS       how long to wait for the cluster to answer (default 15000)\n"
 	"  --log-level L      log level of the started processes (debug|info|warn|error)\n"
 	"  --help             this text\n"
+	"Node options given here are kept in DIR/local.json for restarts and 'local start'.\n"
 	"Binaries: $ORDERSTORE_NODE_BIN / $ORDERSTORE_ROUTER_BIN, else orderstore-node and\n"
-	"orderstore-router next to this program (or in ../node, ../router of a build tree).\n";
+	"orderstore-router next to this program (or in ../node, ../router of a build tree).\n"
+	"Exit status: 0 up, 1 failed or already running, 2 usage (also a DIR that is not\n"
+	"a cluster directory).\n";
 
 enum { OPT_SHARDS = CLI_OPT_FIRST_LOCAL, OPT_BASE_PORT, OPT_NO_SYNC, OPT_WAIT, OPT_REPLICAS,
-       OPT_SYNC_REPLICAS };
+       OPT_SYNC_REPLICAS, OPT_RETAIN };
 
-static int local_up(cli_ctx *ctx, int argc, char **argv)
+/* The options of `local up` after parsing. */
+typedef struct up_opts {
+	uint32_t shards, base, wait_ms, replicas, sync_k;
+	uint64_t retain;
+	bool no_sync, base_given, replicas_given, sync_given;
+} up_opts;
+
+/* Returns -1 to go on, else the exit status. */
+static int up_parse(cli_ctx *ctx, int argc, char **argv, up_opts *o)
 {
 	static const struct option longopts[] = {
 		{"shards", required_argument, NULL, OPT_SHARDS},
@@ -178,44 +283,50 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		{"wait-ms", required_argument, NULL, OPT_WAIT},
 		{"replicas", required_argument, NULL, OPT_REPLICAS},
 		{"sync-replicas", required_argument, NULL, OPT_SYNC_REPLICAS},
+		{"log-retain-entries", required_argument, NULL, OPT_RETAIN},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
 	const char *cmd = "local up";
-	uint32_t shards = 0, base = LOCAL_DEFAULT_BASE_PORT, wait_ms = LOCAL_DEFAULT_WAIT_MS;
-	uint32_t replicas = 0, sync_k = 0;
-	bool no_sync = false, base_given = false, replicas_given = false, sync_given = false;
+	*o = (up_opts){.base = LOCAL_DEFAULT_BASE_PORT, .wait_ms = LOCAL_DEFAULT_WAIT_MS};
 	int c, rc;
+	uint32_t v;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SHARDS:
-			if ((rc = cli_parse_u32(cmd, "--shards", optarg, 1, 1000, &shards)) != 0)
+			if ((rc = cli_parse_u32(cmd, "--shards", optarg, 1, 1000, &o->shards)) != 0)
 				return rc;
 			break;
 		case OPT_BASE_PORT:
-			if ((rc = cli_parse_u32(cmd, "--base-port", optarg, 1, 65535, &base)) != 0)
+			if ((rc = cli_parse_u32(cmd, "--base-port", optarg, 1, 65535, &o->base)) != 0)
 				return rc;
-			base_given = true;
+			o->base_given = true;
 			break;
 		case OPT_NO_SYNC:
-			no_sync = true;
+			o->no_sync = true;
 			break;
 		case OPT_WAIT:
-			if ((rc = cli_parse_u32(cmd, "--wait-ms", optarg, 1, 3600000, &wait_ms)) != 0)
+			if ((rc = cli_parse_u32(cmd, "--wait-ms", optarg, 1, 3600000, &o->wait_ms)) != 0)
 				return rc;
 			break;
 		case OPT_REPLICAS:
 			if ((rc = cli_parse_u32(cmd, "--replicas", optarg, 0, OS_MAP_MAX_REPLICAS,
-			                        &replicas)) != 0)
+			                        &o->replicas)) != 0)
 				return rc;
-			replicas_given = true;
+			o->replicas_given = true;
 			break;
 		case OPT_SYNC_REPLICAS:
 			if ((rc = cli_parse_u32(cmd, "--sync-replicas", optarg, 0, OS_MAP_MAX_REPLICAS,
-			                        &sync_k)) != 0)
+			                        &o->sync_k)) != 0)
 				return rc;
-			sync_given = true;
+			o->sync_given = true;
+			break;
+		case OPT_RETAIN: /* the node's range is 1..2^40; 32 bits are plenty here */
+			if ((rc = cli_parse_u32(cmd, "--log-retain-entries", optarg, 1, 4000000000u,
+			                        &v)) != 0)
+				return rc;
+			o->retain = v;
 			break;
 		case CLI_OPT_HELP:
 			fputs(kUpHelp, stdout);
@@ -232,17 +343,147 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (ctx->dir == NULL)
 		return cli_usage_error(cmd, "--dir DIR is required");
-	if (shards != 0 && base + shards * (replicas + 1) > 65535)
+	if (o->shards != 0 && o->base + o->shards * (o->replicas + 1) > 65535)
 		return cli_usage_error(cmd, "--base-port %u with %u nodes needs ports past 65535",
-		                       base, shards * (replicas + 1));
-	if (shards != 0 && shards * (replicas + 1) > OS_MAP_MAX_IDS)
-		return cli_usage_error(cmd, "%u shards x %u nodes exceed %u node ids", shards,
-		                       replicas + 1, OS_MAP_MAX_IDS);
-	if (sync_given && replicas_given && sync_k > replicas)
-		return cli_usage_error(cmd, "--sync-replicas %u is more than --replicas %u", sync_k,
-		                       replicas);
+		                       o->base, o->shards * (o->replicas + 1));
+	if (o->shards != 0 && o->shards * (o->replicas + 1) > OS_MAP_MAX_IDS)
+		return cli_usage_error(cmd, "%u shards x %u nodes exceed %u node ids", o->shards,
+		                       o->replicas + 1, OS_MAP_MAX_IDS);
+	if (o->sync_given && o->replicas_given && o->sync_k > o->replicas)
+		return cli_usage_error(cmd, "--sync-replicas %u is more than --replicas %u", o->sync_k,
+		                       o->replicas);
+	return -1;
+}
 
-	int err = cli_mkdir_p(ctx->dir);
+/* Spawns process @i of @lc (node or, last, the router) and writes its pid file. */
+static int up_spawn(cli_ctx *ctx, local_cluster *lc, size_t i, const os_map *m,
+                    const char *node_bin, const char *router_bin)
+{
+	local_proc *p = &lc->procs[i];
+	bool is_router = i == lc->nprocs - 1;
+	char id[16], data[PATH_MAX];
+	const char *args[24];
+	int a = 0, err;
+	if (is_router) {
+		args[a++] = router_bin;
+	} else {
+		cli_fmt(id, sizeof(id), "%u", m->nodes[i].id);
+		cli_fmt(data, sizeof(data), "%s/%s", lc->dir, p->name);
+		if ((err = cli_mkdir_p(data)) != 0) {
+			cli_err("local up: cannot create %s: %s", data, strerror(err));
+			return -1;
+		}
+		args[a++] = node_bin;
+		args[a++] = "--id";
+		args[a++] = id;
+		args[a++] = "--data";
+		args[a++] = data;
+	}
+	args[a++] = "--listen";
+	args[a++] = p->addr;
+	args[a++] = "--map";
+	args[a++] = lc->map_path;
+	if (!is_router && cli_local_node_args(lc->dir, args, &a) != 0)
+		return -1;
+	if (is_router && ctx->log_level_str != NULL) {
+		args[a++] = "--log-level";
+		args[a++] = ctx->log_level_str;
+	}
+	args[a] = NULL;
+	p->pid = cli_spawn_detached(args, p->logfile);
+	if (p->pid < 0) {
+		p->pid = 0;
+		return -1;
+	}
+	if ((err = cli_write_pidfile(p->pidfile, p->pid)) != 0) {
+		cli_err("local up: cannot write %s: %s", p->pidfile, strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits until every process answers PING (running ones count as up). Returns 0, or -1
+ * after printing why (an early death, a timeout). */
+static int up_wait(local_cluster *lc, uint32_t wait_ms)
+{
+	const char *cmd = "local up";
+	uint64_t deadline = os_now_ns() + (uint64_t)wait_ms * 1000000u;
+	size_t nup = 0;
+	for (size_t i = 0; i < lc->nprocs; i++) {
+		lc->procs[i].up = lc->procs[i].running;
+		nup += lc->procs[i].up;
+	}
+	while (nup < lc->nprocs && os_now_ns() < deadline) {
+		for (size_t i = 0; i < lc->nprocs; i++) {
+			local_proc *p = &lc->procs[i];
+			int status;
+			if (p->pid > 0 && waitpid(p->pid, &status, WNOHANG) == p->pid) {
+				cli_err("%s: %s (pid %ld) exited with %s %d before answering", cmd, p->name,
+				        (long)p->pid, WIFEXITED(status) ? "status" : "signal",
+				        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+				unlink(p->pidfile);
+				p->pid = 0;
+				cli_print_log_tail(p->name, p->logfile, 15);
+				return -1;
+			}
+			if (!p->up && cli_ping(p->addr, 200) == OSTORE_OK) {
+				p->up = true;
+				nup++;
+			}
+		}
+	}
+	if (nup == lc->nprocs)
+		return 0;
+	cli_err("%s: the cluster did not answer within %u ms:", cmd, wait_ms);
+	for (size_t i = 0; i < lc->nprocs; i++) {
+		if (lc->procs[i].up)
+			continue;
+		fprintf(stderr, "  %s (%s, pid %ld) does not answer PING\n", lc->procs[i].name,
+		        lc->procs[i].addr, (long)lc->procs[i].pid);
+		cli_print_log_tail(lc->procs[i].name, lc->procs[i].logfile, 15);
+	}
+	return -1;
+}
+
+/* Loads DIR's map for a restart: the newest one of the running processes when some run
+ * (@partial), else DIR/map.json; checks it against --shards/--replicas. */
+static os_map *up_restart_map(const local_cluster *lc, const up_opts *o, bool partial)
+{
+	const char *cmd = "local up";
+	char errbuf[256];
+	os_map *m = NULL;
+	int rc = partial ? cli_local_newest_map(lc->dir, 1000, &m, errbuf, sizeof(errbuf))
+	                 : (os_map_load_file(lc->map_path, &m, errbuf, sizeof(errbuf)) == OSTORE_OK
+	                            ? 0
+	                            : -1);
+	if (rc != 0) {
+		cli_err("%s: cannot load %s: %s", cmd, lc->map_path, errbuf);
+		return NULL;
+	}
+	if (o->shards != 0 && o->shards != m->nshards) {
+		cli_err("%s: %s holds a cluster of %u shards, not %u (remove the directory for a new "
+		        "cluster)",
+		        cmd, lc->dir, m->nshards, o->shards);
+	} else if (o->replicas_given && m->shards[0].nreplicas != o->replicas) {
+		cli_err("%s: %s holds a cluster with %u replicas per shard, not %u", cmd, lc->dir,
+		        m->shards[0].nreplicas, o->replicas);
+	} else {
+		return m;
+	}
+	os_map_unref(m);
+	return NULL;
+}
+
+static int local_up(cli_ctx *ctx, int argc, char **argv)
+{
+	const char *cmd = "local up";
+	up_opts o;
+	int err, rc = up_parse(ctx, argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if ((rc = check_dir_usable(cmd, ctx->dir)) != 0)
+		return rc;
+	err = cli_mkdir_p(ctx->dir);
 	local_cluster *lc = calloc(1, sizeof(*lc));
 	if (lc == NULL) {
 		cli_err("%s: %s", cmd, strerror(ENOMEM));
@@ -254,198 +495,142 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 
-	/* Refuse if a cluster already runs here: any pid file naming a live process of ours. */
-	DIR *d = opendir(lc->dir);
-	struct dirent *de;
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-		if (n < 5 || strcmp(de->d_name + n - 4, ".pid") != 0)
-			continue;
-		char path[PATH_MAX];
-		cli_fmt(path, sizeof(path), "%s/%s", lc->dir, de->d_name);
-		pid_t pid = cli_read_pidfile(path);
-		if (cli_proc_is_ours(pid, lc->dir)) {
-			cli_err("%s: a cluster is already running in %s (%.*s, pid %ld); stop it with "
-			        "'orderstore local down --dir %s'",
-			        cmd, lc->dir, (int)(n - 4), de->d_name, (long)pid, ctx->dir);
-			closedir(d);
-			free(lc);
-			return CLI_EXIT_FAIL;
-		}
-		unlink(path); /* stale */
+	/* Processes already running here: all of them -> refuse; some -> start the rest. */
+	char running_name[64];
+	pid_t running_pid = any_running(lc, running_name, sizeof(running_name));
+	bool restart = cli_file_exists(lc->map_path), partial = running_pid != 0;
+	if (partial && !restart) {
+		cli_err("%s: %s (pid %ld) runs in %s but there is no map.json; stop it with "
+		        "'orderstore local down --dir %s'",
+		        cmd, running_name, (long)running_pid, lc->dir, ctx->dir);
+		free(lc);
+		return CLI_EXIT_FAIL;
 	}
-	if (d != NULL)
-		closedir(d);
-
-	/* The map: reuse DIR/map.json (restart) or build a fresh one. */
 	char errbuf[256], router_addr[300];
 	os_map *m = NULL;
-	bool restart = cli_file_exists(lc->map_path);
 	if (restart) {
-		if (os_map_load_file(lc->map_path, &m, errbuf, sizeof(errbuf)) != OSTORE_OK) {
-			cli_err("%s: cannot load %s: %s", cmd, lc->map_path, errbuf);
+		if ((m = up_restart_map(lc, &o, partial)) == NULL) {
 			free(lc);
 			return CLI_EXIT_FAIL;
 		}
-		if (shards != 0 && shards != m->nshards) {
-			cli_err("%s: %s holds a cluster of %u shards, not %u (remove the directory "
-			        "for a new cluster)",
-			        cmd, lc->dir, m->nshards, shards);
-			os_map_unref(m);
-			free(lc);
-			return CLI_EXIT_FAIL;
-		}
-		if (replicas_given && m->shards[0].nreplicas != replicas) {
-			cli_err("%s: %s holds a cluster with %u replicas per shard, not %u", cmd, lc->dir,
-			        m->shards[0].nreplicas, replicas);
-			os_map_unref(m);
-			free(lc);
-			return CLI_EXIT_FAIL;
-		}
-		if (!read_router_addr(lc->dir, router_addr, sizeof(router_addr)) || base_given)
-			cli_fmt(router_addr, sizeof(router_addr), "tcp://127.0.0.1:%u", base);
+		if (!read_router_addr(lc->dir, router_addr, sizeof(router_addr)) || o.base_given)
+			cli_fmt(router_addr, sizeof(router_addr), "tcp://127.0.0.1:%u", o.base);
 	} else {
-		if (shards == 0) {
+		if (o.shards == 0) {
 			free(lc);
 			return cli_usage_error(cmd, "--shards N is required for a new cluster");
 		}
-		m = cli_local_build_map(shards, replicas, base);
+		m = cli_local_build_map(o.shards, o.replicas, o.base);
 		if (m == NULL) {
 			cli_err("%s: cannot build the cluster map: %s", cmd, ostore_strerror(OSTORE_ENOMEM));
 			free(lc);
 			return CLI_EXIT_FAIL;
 		}
-		cli_fmt(router_addr, sizeof(router_addr), "tcp://127.0.0.1:%u", base);
+		cli_fmt(router_addr, sizeof(router_addr), "tcp://127.0.0.1:%u", o.base);
 	}
 	cluster_from_map(lc, m, router_addr);
-	uint16_t *node_ids = calloc(m->nnodes ? m->nnodes : 1, sizeof(*node_ids));
-	for (uint16_t i = 0; node_ids != NULL && i < m->nnodes; i++)
-		node_ids[i] = m->nodes[i].id;
+	size_t nrunning = mark_running(lc);
 	int result = CLI_EXIT_FAIL;
+	if (nrunning == lc->nprocs) {
+		cli_err("%s: a cluster is already running in %s (every process answers to its pid "
+		        "file); stop it with 'orderstore local down --dir %s'",
+		        cmd, lc->dir, ctx->dir);
+		goto out;
+	}
+	if (partial && (o.no_sync || o.sync_given || o.retain || o.base_given)) {
+		rc = cli_usage_error(cmd, "%s (pid %ld) of the cluster in %s is running: node "
+		                          "options and --base-port cannot change now; start the "
+		                          "processes that are down without them, or run "
+		                          "'orderstore local down --dir %s' first",
+		                     running_name, (long)running_pid, lc->dir, ctx->dir);
+		goto out_rc;
+	}
 
-	/* Every port must be free before anything starts. */
+	/* Every port to be used must be free before anything starts. */
 	for (size_t i = 0; i < lc->nprocs; i++) {
-		if (!cli_port_free(lc->procs[i].addr)) {
+		if (!lc->procs[i].running && !cli_port_free(lc->procs[i].addr)) {
 			char host[256];
-			cli_err("%s: port %d (%s, %s) is already in use; choose another --base-port", cmd,
+			cli_err("%s: port %d (%s, %s) is already in use; %s", cmd,
 			        cli_url_port(lc->procs[i].addr, host, sizeof(host)), lc->procs[i].name,
-			        lc->procs[i].addr);
+			        lc->procs[i].addr,
+			        partial ? "stop what holds it" : "choose another --base-port");
 			goto out;
 		}
 	}
-	if (!restart && os_map_save_file(m, lc->map_path, errbuf, sizeof(errbuf)) != OSTORE_OK) {
+	if ((!restart || partial) && os_map_save_file(m, lc->map_path, errbuf, sizeof(errbuf)) != OSTORE_OK) {
 		cli_err("%s: cannot write %s: %s", cmd, lc->map_path, errbuf);
 		goto out;
 	}
-	/* Node options, remembered for `local start` and restarts. K defaults to 1 where a
-	 * shard has a replica; without replicas and without --sync-replicas nothing is passed. */
-	if (!restart || sync_given || no_sync || ctx->log_level_str != NULL) {
-		int k = sync_given ? (int)sync_k : m->shards[0].nreplicas > 0 ? 1 : -1;
-		if ((err = cli_local_save_conf(lc->dir, no_sync, k, ctx->log_level_str)) != 0) {
+	/* Node options, remembered for `local start` and restarts: those given now replace
+	 * the remembered ones. K defaults to 1 where a shard has a replica. */
+	cli_local_conf conf;
+	if (!partial) {
+		if (restart && cli_local_load_conf(lc->dir, &conf) != 0)
+			goto out;
+		if (!restart)
+			conf = (cli_local_conf){.sync_replicas = m->shards[0].nreplicas > 0 ? 1 : -1};
+		conf.no_sync = conf.no_sync || o.no_sync;
+		if (o.sync_given)
+			conf.sync_replicas = (int)o.sync_k;
+		if (o.retain)
+			conf.log_retain_entries = o.retain;
+		if (ctx->log_level_str != NULL)
+			cli_fmt(conf.log_level, sizeof(conf.log_level), "%s", ctx->log_level_str);
+		if ((err = cli_local_save_conf(lc->dir, &conf)) != 0) {
 			cli_err("%s: cannot write %s/local.json: %s", cmd, lc->dir, strerror(err));
 			goto out;
 		}
 	}
 	char node_bin[PATH_MAX], router_bin[PATH_MAX];
-	if (node_ids == NULL ||
-	    cli_find_bin("ORDERSTORE_NODE_BIN", "orderstore-node", "node", node_bin, sizeof(node_bin)) ||
+	if (cli_find_bin("ORDERSTORE_NODE_BIN", "orderstore-node", "node", node_bin, sizeof(node_bin)) ||
 	    cli_find_bin("ORDERSTORE_ROUTER_BIN", "orderstore-router", "router", router_bin,
 	             sizeof(router_bin)))
 		goto out;
 
-	/* Start the nodes, then the router. */
+	/* Start the nodes, then the router (those not running). */
+	char started[512] = "";
+	size_t nstarted = 0;
 	for (size_t i = 0; i < lc->nprocs; i++) {
-		local_proc *p = &lc->procs[i];
-		bool is_router = i == lc->nprocs - 1;
-		char id[16], data[PATH_MAX];
-		const char *args[24];
-		int a = 0;
-		if (is_router) {
-			args[a++] = router_bin;
-		} else {
-			cli_fmt(id, sizeof(id), "%u", node_ids[i]);
-			cli_fmt(data, sizeof(data), "%s/%s", lc->dir, p->name);
-			if ((err = cli_mkdir_p(data)) != 0) {
-				cli_err("%s: cannot create %s: %s", cmd, data, strerror(err));
-				goto fail;
-			}
-			args[a++] = node_bin;
-			args[a++] = "--id";
-			args[a++] = id;
-			args[a++] = "--data";
-			args[a++] = data;
-		}
-		args[a++] = "--listen";
-		args[a++] = p->addr;
-		args[a++] = "--map";
-		args[a++] = lc->map_path;
-		if (!is_router && cli_local_node_args(lc->dir, args, &a) != 0)
+		if (lc->procs[i].running)
+			continue;
+		if (up_spawn(ctx, lc, i, m, node_bin, router_bin) != 0)
 			goto fail;
-		if (is_router && ctx->log_level_str != NULL) {
-			args[a++] = "--log-level";
-			args[a++] = ctx->log_level_str;
-		}
-		args[a] = NULL;
-		p->pid = cli_spawn_detached(args, p->logfile);
-		if (p->pid < 0) {
-			p->pid = 0;
-			goto fail;
-		}
-		if ((err = cli_write_pidfile(p->pidfile, p->pid)) != 0) {
-			cli_err("%s: cannot write %s: %s", cmd, p->pidfile, strerror(err));
+		size_t n = strlen(started);
+		cli_fmt(started + n, sizeof(started) - n, "%s%s", nstarted ? ", " : "",
+		        lc->procs[i].name);
+		nstarted++;
+	}
+	if (!partial) {
+		char routers_path[PATH_MAX];
+		cli_fmt(routers_path, sizeof(routers_path), "%s/routers", lc->dir);
+		FILE *rf = fopen(routers_path, "we");
+		if (rf == NULL || fprintf(rf, "%s\n", router_addr) < 0 || fclose(rf) != 0) {
+			cli_err("%s: cannot write %s: %s", cmd, routers_path, strerror(errno));
 			goto fail;
 		}
 	}
-	char routers_path[PATH_MAX];
-	cli_fmt(routers_path, sizeof(routers_path), "%s/routers", lc->dir);
-	FILE *rf = fopen(routers_path, "we");
-	if (rf == NULL || fprintf(rf, "%s\n", router_addr) < 0 || fclose(rf) != 0) {
-		cli_err("%s: cannot write %s: %s", cmd, routers_path, strerror(errno));
+	if (up_wait(lc, o.wait_ms) != 0)
 		goto fail;
-	}
-
-	/* Wait until every process answers PING; notice early deaths. */
-	uint64_t deadline = os_now_ns() + (uint64_t)wait_ms * 1000000u;
-	size_t nup = 0;
-	while (nup < lc->nprocs && os_now_ns() < deadline) {
-		for (size_t i = 0; i < lc->nprocs; i++) {
-			local_proc *p = &lc->procs[i];
-			int status;
-			if (p->pid > 0 && waitpid(p->pid, &status, WNOHANG) == p->pid) {
-				cli_err("%s: %s (pid %ld) exited with %s %d before answering", cmd, p->name,
-				        (long)p->pid, WIFEXITED(status) ? "status" : "signal",
-				        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-				p->pid = 0;
-				cli_print_log_tail(p->name, p->logfile, 15);
-				goto fail;
-			}
-			if (!p->up && cli_ping(p->addr, 200) == OSTORE_OK) {
-				p->up = true;
-				nup++;
-			}
-		}
-	}
-	if (nup < lc->nprocs) {
-		cli_err("%s: the cluster did not answer within %u ms:", cmd, wait_ms);
-		for (size_t i = 0; i < lc->nprocs; i++) {
-			if (lc->procs[i].up)
-				continue;
-			fprintf(stderr, "  %s (%s, pid %ld) does not answer PING\n", lc->procs[i].name,
-			        lc->procs[i].addr, (long)lc->procs[i].pid);
-			cli_print_log_tail(lc->procs[i].name, lc->procs[i].logfile, 15);
-		}
-		goto fail;
-	}
-	printf("%s %u-shard cluster in %s: router %s, nodes %s..%s\n",
-	       restart ? "restarted" : "started", m->nshards, lc->dir, router_addr,
-	       lc->procs[0].addr, lc->procs[lc->nprocs - 2].addr);
+	if (partial)
+		printf("started %s (%zu of %zu processes were down) in %s with map epoch %llu\n",
+		       started, nstarted, lc->nprocs, lc->dir, (unsigned long long)m->epoch);
+	else if (lc->nprocs == 2)
+		printf("%s %u-shard cluster in %s: router %s, node %s\n",
+		       restart ? "restarted" : "started", m->nshards, lc->dir, router_addr,
+		       lc->procs[0].addr);
+	else
+		printf("%s %u-shard cluster in %s: router %s, nodes %s..%s\n",
+		       restart ? "restarted" : "started", m->nshards, lc->dir, router_addr,
+		       lc->procs[0].addr, lc->procs[lc->nprocs - 2].addr);
 	result = CLI_EXIT_OK;
 	goto out;
 fail:
 	stop_started(lc);
 	result = CLI_EXIT_FAIL;
+	goto out;
+out_rc:
+	result = rc;
 out:
-	free(node_ids);
 	os_map_unref(m);
 	free(lc);
 	return result;

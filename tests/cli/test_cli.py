@@ -5,6 +5,11 @@ A 3-shard `local up` on free loopback ports; put/get/del (stdin values, binary b
 non-UTF-8 IDs), not found, bad usage, unreachable cluster, import of a small CSV
 (also with a malformed row), stats --json, export, local status, restart with the same
 data, and `local down` leaving no process behind.
+A 1-shard cluster: its banner names one node address, --log-retain-entries reaches the
+node (and DIR/local.json), `stats` with the node down exits 3 (--json: "orders": null and
+the error's name), and `local up` after a kill -9 of the node and the router starts just
+those two. Also: bad --router URLs and unknown short options are usage errors that name
+the argument, and `local up` refuses a non-empty directory that is no cluster's.
 
 Environment (meson test_env): OSTORE_CLI_BIN, OSTORE_NODE_BIN, OSTORE_ROUTER_BIN.
 """
@@ -106,6 +111,85 @@ CSV_ROWS = [
 ]
 
 
+def cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().split(b"\0")
+
+
+def wait_gone(pid, limit=5.0):
+    end = time.monotonic() + limit
+    while alive(pid) and time.monotonic() < end:
+        time.sleep(0.05)
+
+
+def one_shard_checks(tmp):
+    """1 shard: banner, --log-retain-entries, stats with the node down, local up after
+    kill -9 of some processes."""
+    d = os.path.join(tmp, "one")
+    try:
+        base = free_base(2)
+        rc, out, err = expect(["local", "up", "--dir", d, "--shards", "1", "--base-port", base,
+                               "--no-sync", "--log-retain-entries", "300"], 0,
+                              "local up 1 shard with --log-retain-entries")
+        if rc != 0:
+            return
+        node = f"tcp://127.0.0.1:{base + 1}"
+        check(out.decode().rstrip().endswith(f"node {node}") and b".." not in out,
+              "1-shard banner names a single node address", repr(out))
+        with open(os.path.join(d, "local.json")) as f:
+            conf = json.load(f)
+        check(conf.get("log_retain_entries") == 300 and conf.get("no_sync") is True,
+              "local.json keeps --log-retain-entries", repr(conf))
+        pids = pids_of(d)
+        args = cmdline(pids["node-0.pid"])
+        check(b"--log-retain-entries" in args and
+              args[args.index(b"--log-retain-entries") + 1] == b"300",
+              "the node runs with --log-retain-entries 300", repr(args))
+        expect(["put", "k1", "v1", "--dir", d], 0, "1 shard: put")
+
+        # kill -9 of the router and the node: `local up` starts just those two
+        os.kill(pids["router.pid"], 9)
+        os.kill(pids["node-0.pid"], 9)
+        wait_gone(pids["router.pid"])
+        wait_gone(pids["node-0.pid"])
+        rc, out, err = expect(["local", "up", "--dir", d], 0,
+                              "local up after kill -9 of node and router starts them")
+        check(out.startswith(b"restarted 1-shard cluster"), "all were down: a restart", repr(out))
+        args = cmdline(pids_of(d)["node-0.pid"])
+        check(b"300" in args, "the restarted node keeps --log-retain-entries", repr(args))
+        expect(["get", "k1", "--dir", d], 0, "data survives the kill -9 and local up", out=b"v1")
+
+        # only the router dies: the node keeps running, only the router is started
+        pids = pids_of(d)
+        os.kill(pids["router.pid"], 9)
+        wait_gone(pids["router.pid"])
+        expect(["local", "up", "--dir", d, "--no-sync"], 2,
+               "local up with node options while a node runs -> 2", err_has="cannot change now")
+        rc, out, err = expect(["local", "up", "--dir", d], 0, "local up after the router died")
+        check(b"started router (1 of 2" in out, "only the router was started", repr(out))
+        now = pids_of(d)
+        check(now["node-0.pid"] == pids["node-0.pid"] and alive(now["node-0.pid"]),
+              "the running node was left alone", f"{pids} -> {now}")
+        expect(["local", "up", "--dir", d], 1, "local up with everything running -> 1",
+               err_has="already running")
+
+        # stats with the node down: exit 3 (unreachable), orders null and the error's name
+        expect(["local", "kill", "--dir", d, "0"], 0, "kill the only node")
+        rc, out, err = expect(["stats", "--json", "--dir", d, "--timeout-ms", "1000"], 3,
+                              "stats --json with a node down -> exit 3")
+        try:
+            sh = json.loads(out)["shards"][0]
+        except (ValueError, KeyError, IndexError):
+            sh = {}
+        check(sh.get("orders", 0) is None and sh.get("status") == "OSTORE_EUNAVAIL"
+              and sh.get("slots") == 4096, "dead shard: orders null, status its error", repr(out))
+        rc, out, err = expect(["stats", "--dir", d, "--timeout-ms", "1000"], 3,
+                              "stats table with a node down -> exit 3", err_has="did not answer")
+        check(b"unavailable" in out, "the table names the error", repr(out))
+    finally:
+        run("local", "down", "--dir", d)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ostore-cli-")
     d = os.path.join(tmp, "cluster")
@@ -122,6 +206,27 @@ def main():
         expect(["local", "up", "--dir", d, "--shards", "zero"], 2, "bad --shards -> exit 2")
         expect(["get", "x" * 257, "--router", "tcp://127.0.0.1:1"], 2, "ID over 256 bytes -> exit 2",
                err_has="invalid order ID")
+        expect(["get", "--dir", "/tmp/x", "-dash"], 2, "unknown short option named as given",
+               err_has="unknown option '-dash'")
+        expect(["get", "x", "--dir", "/tmp/x", "-q"], 2, "unknown one-letter option named",
+               err_has="unknown option '-q'")
+        for bad in ("foo", "tcp://127.0.0.1", "tcp//127.0.0.1:7100", "http://127.0.0.1:80"):
+            expect(["get", "x", "--router", bad], 2, f"--router {bad!r} -> usage error naming it",
+                   err_has=f"'{bad}'")
+        expect(["stats"], 2, "$ORDERSTORE_ROUTER with a bad URL -> exit 2",
+               env=dict(ENV, ORDERSTORE_ROUTER="tcp://127.0.0.1:1,nonsense"), err_has="'nonsense'")
+        alien = os.path.join(tmp, "alien")
+        os.makedirs(os.path.join(alien, ".git"))
+        with open(os.path.join(alien, "README"), "w") as f:
+            f.write("not a cluster\n")
+        expect(["local", "up", "--dir", alien, "--shards", "1", "--base-port", free_base(2)], 2,
+               "local up refuses a non-empty non-cluster DIR", err_has="not an orderstore cluster")
+        check(sorted(os.listdir(alien)) == [".git", "README"], "nothing written into it",
+              repr(os.listdir(alien)))
+        notdir = os.path.join(tmp, "afile")
+        open(notdir, "w").close()
+        expect(["local", "up", "--dir", notdir, "--shards", "1"], 2, "local up on a file -> 2",
+               err_has="not a directory")
         rc, out, _ = expect(["--help"], 0, "--help -> exit 0")
         check(b"Exit status" in out and b"3  cluster unreachable" in out, "--help documents exit codes")
         for sub in (["put"], ["get"], ["del"], ["import"], ["export"], ["stats"], ["local", "up"],
@@ -265,6 +370,8 @@ def main():
         ids = sorted(json.loads(l)["order_id"] for l in lines[:-1])
         check(ids == ["900001", "900002", "900005", "900010", "A900004", "C900003"],
               "export has every order", repr(ids))
+
+        one_shard_checks(tmp)
 
         # ---- down, then restart on the same data
         expect(["local", "down", "--dir", d], 0, "local down")

@@ -9,6 +9,17 @@
      every acknowledged order is readable with its content; the old primary restarted
      with `local start` rejoins as a replica, refuses writes sent to it directly, and
      `verify` is clean.
+  C. the replica of shard 1 is SIGKILLed and writes go on until the primary's log has
+     moved more than --log-retain-entries (200) past it (the cluster runs in sync mode,
+     so with its only replica down shard 1 answers "not enough replicas", yet the writes
+     are committed on the primary); restarted with `local start` it re-seeds exactly
+     once (its log after the restart has one "re-seeded" line, also a while later) and
+     `verify` is clean.
+  D. the primary of shard 1 is SIGKILLed and restarted with an EMPTY data directory: the
+     replica's first pull shows it is ahead, the node logs that and refuses writes;
+     the replica keeps its LSN; `failover` promotes the replica and every acknowledged
+     order is readable with its content (none was overwritten); the emptied node
+     rejoins as a replica and `verify` is clean.
 
 Writers are bounded in count and in time. Exit 77 (meson: skipped) when the node binary
 has no replication yet (no --sync-replicas option).
@@ -174,6 +185,108 @@ def node_entry(st, node):
     return {}
 
 
+def log_since(path, offset):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", "replace")
+
+
+def log_size(path):
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def lsn_of(d, node):
+    return node_entry(status_json(d)[1], node).get("lsn")
+
+
+def phase_c(d, all_acked):
+    """Replica of shard 1 (node 3) down until it is behind the retained log; restart:
+    one re-seed, verify clean. Returns IDs of shard 1 (their puts failed while down)."""
+    lsn3 = lsn_of(d, 3)
+    expect(["local", "kill", "--dir", d, 3], 0, "C: kill replica node 3")
+    log3 = os.path.join(d, "node-3.log")
+    off = log_size(log3)
+    shard1, acked, errs = [], {}, []
+    lock = threading.Lock()
+    end = time.monotonic() + 90
+
+    def writer(t):
+        i = 0
+        while time.monotonic() < end:
+            with lock:
+                if len(shard1) >= 320:
+                    return
+            oid = f"c-w{t}-{i}"
+            val = json.dumps({"order_id": oid, "n": i}, separators=(",", ":"))
+            rc, _, err = run("put", oid, val, "--dir", d, "--timeout-ms", "3000", timeout=60)
+            with lock:
+                if rc == 0:
+                    acked[oid] = val
+                else:
+                    shard1.append(oid)
+                    errs.append(err)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    lsn2 = lsn_of(d, 2)
+    print(f"     phase C: {len(acked)} acknowledged (shard 0), {len(shard1)} refused (shard 1); "
+          f"node 3 stopped at LSN {lsn3}, primary now at {lsn2}")
+    check(isinstance(lsn2, int) and isinstance(lsn3, int) and lsn2 - lsn3 > 250,
+          "C: the primary's log moved more than the 200 retained entries past node 3",
+          f"{lsn3} -> {lsn2}")
+    check(any("not enough replicas" in e for e in errs),
+          "C: shard 1 without its replica answers 'not enough replicas'", repr(errs[:2]))
+    expect(["local", "start", "--dir", d, 3], 0, "C: local start node 3", has="replica of shard 1")
+    wait_verify(d, "C: verify clean after the re-seed", limit=60)
+    time.sleep(2)
+    text = log_since(log3, off)
+    n = text.count('msg="re-seeded"')
+    check(n == 1 and text.count("re-seeding from the primary") == 1,
+          "C: node 3 re-seeded exactly once", f"{n} re-seeded lines: {text[-1500:]!r}")
+    all_acked.update(acked)
+    check_acked(d, all_acked, "C")
+    return shard1
+
+
+def phase_d(d, all_acked, shard1_ids):
+    """Primary of shard 1 restarted with an empty data directory: it must not overwrite
+    its replica; failover to the replica keeps every acknowledged order."""
+    lsn3 = lsn_of(d, 3)
+    expect(["local", "kill", "--dir", d, "--primary-of", 1], 0, "D: kill the primary of shard 1",
+           has="killed node 2")
+    data2 = os.path.join(d, "node-2")
+    os.rename(data2, data2 + ".moved")
+    os.mkdir(data2)
+    log2 = os.path.join(d, "node-2.log")
+    off = log_size(log2)
+    expect(["local", "start", "--dir", d, 2], 0, "D: local start node 2 on an empty directory",
+           has="primary of shard 1")
+    end = time.monotonic() + 15
+    while time.monotonic() < end and "replica is ahead of this primary" not in log_since(log2, off):
+        time.sleep(0.2)
+    check("replica is ahead of this primary" in log_since(log2, off),
+          "D: the emptied primary logs that its replica is ahead", log_since(log2, off)[-800:])
+    probe = shard1_ids[:10]
+    bad = [oid for oid in probe
+           if run("put", oid, "OVERWRITE", "--dir", d, "--timeout-ms", "3000")[0] == 0]
+    check(not bad, "D: the emptied primary refuses writes", f"accepted {bad}")
+    rc, out, err = run("get", shard1_ids[0], "--dir", d, "--timeout-ms", "3000")
+    check(rc != 0, "D: the emptied primary does not serve its (empty) data as the shard's",
+          f"rc {rc} {out!r}")
+    check(lsn_of(d, 3) == lsn3, "D: the replica keeps its LSN", f"{lsn3} -> {lsn_of(d, 3)}")
+    expect(["failover", "--dir", d, "--shard", 1], 0, "D: failover to the replica",
+           has="promoted node 3")
+    check_acked(d, all_acked, "D")
+    got = [run("get", oid, "--dir", d)[1] for oid in probe]
+    check(all(g and "OVERWRITE" not in g for g in got),
+          "D: no refused write became visible; the replica's values stay", repr(got[:3]))
+    wait_verify(d, "D: the emptied node rejoins as a replica, verify clean", limit=60)
+
+
 def main():
     node_bin = ENV.get("ORDERSTORE_NODE_BIN", "")
     probe = subprocess.run([node_bin, "--help"], capture_output=True, text=True) if node_bin else None
@@ -192,7 +305,7 @@ def main():
     try:
         base = free_base(6)
         rc, out, err = expect(["local", "up", "--dir", d, "--shards", 2, "--replicas", 1,
-                               "--base-port", base, "--no-sync"], 0,
+                               "--base-port", base, "--no-sync", "--log-retain-entries", 200], 0,
                               "local up 2 shards x (primary + 1 replica)")
         if rc != 0:
             return 1
@@ -204,7 +317,14 @@ def main():
         check(len(m["nodes"]) == 4 and all(n["addr"].endswith(str(base + 1 + n["id"]))
                                            for n in m["nodes"]), "node i listens on base+1+i")
         with open(os.path.join(d, "local.json")) as f:
-            check(json.load(f).get("sync_replicas") == 1, "sync replicas default 1")
+            conf = json.load(f)
+        check(conf.get("sync_replicas") == 1, "sync replicas default 1")
+        check(conf.get("log_retain_entries") == 200, "local.json keeps --log-retain-entries")
+        with open(os.path.join(d, "node-1.pid")) as f:
+            with open(f"/proc/{int(f.read())}/cmdline", "rb") as g:
+                args = g.read().split(b"\0")
+        check(b"--log-retain-entries" in args and b"200" in args,
+              "nodes run with --log-retain-entries 200", repr(args))
         rc, out, _ = expect(["local", "status", "--dir", d], 0, "local status")
         check("replica of shard 1" in out and "primary of shard 0" in out, "local status roles",
               out)
@@ -268,6 +388,10 @@ def main():
         ok = sum(run("put", f"after-{i}", "v", "--dir", d, "--timeout-ms", "5000")[0] == 0
                  for i in range(10))
         check(ok == 10, "writes succeed after failover and rejoin", f"{ok} of 10")
+        all_acked = dict(acked)
+
+        shard1_ids = phase_c(d, all_acked)
+        phase_d(d, all_acked, shard1_ids)
         expect(["local", "down", "--dir", d], 0, "local down")
     finally:
         if os.path.isdir(d):
