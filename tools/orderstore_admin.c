@@ -268,18 +268,25 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv)
 	}
 	printf("promoted node %u (applied lsn %" PRIu64 ") to primary of shard %u: map epoch %" PRIu64
 	       " -> %" PRIu64 "\n", newp, best->e.lsn, shard, m->epoch, n->epoch);
-	for (uint16_t i = 0; i < n->nnodes; i++) {
-		const os_map_node *mn = &n->nodes[i];
-		if (mn->id == newp)
-			continue;
-		st = cli_map_set(mn->addr, n, tmo);
-		printf("  map -> node %-4u %-26s %s\n", mn->id, mn->addr,
-		       st == OSTORE_OK ? "ok" : ostore_strerror(st));
-	}
+	/* Routers next: they carry the traffic that waits for the new primary. */
 	for (size_t i = 0; i < ctx->nrouters; i++) {
 		st = cli_map_set(ctx->routers[i], n, tmo);
 		printf("  map -> router    %-26s %s\n", ctx->routers[i],
 		       st == OSTORE_OK ? "ok" : ostore_strerror(st));
+	}
+	for (uint16_t i = 0; i < n->nnodes; i++) {
+		const os_map_node *mn = &n->nodes[i];
+		if (mn->id == newp)
+			continue;
+		/* A node of this shard that did not answer the probe is down: it is handed the
+		 * newest map when it is started again (local start), so waiting out another
+		 * timeout on it here only delays the failover. */
+		bool down = false;
+		for (size_t k = 0; k < np; k++)
+			down |= pr[k].id == mn->id && pr[k].st != OSTORE_OK;
+		st = down ? OSTORE_EUNAVAIL : cli_map_set(mn->addr, n, tmo);
+		printf("  map -> node %-4u %-26s %s\n", mn->id, mn->addr,
+		       down ? "skipped: did not answer the probe" : st == OSTORE_OK ? "ok" : ostore_strerror(st));
 	}
 	if (old != NULL)
 		printf("old primary node %u is now a replica of shard %u%s\n", old->id, shard,
