@@ -106,6 +106,8 @@ ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 	c->retries = opts->retries;
 	c->max_value = opts->max_value;
 	c->max_inflight = opts->max_inflight;
+	c->read_bound = (os_read_bound){.max_lag_lsn = opts->replica_reads_max_lag_lsn,
+	                                .max_lag_ms = opts->replica_reads_max_lag_ms};
 	c->frame_max = OS_FRAME_MAX_DEFAULT;
 	atomic_init(&c->seq, 0);
 	atomic_init(&c->inflight, 0);

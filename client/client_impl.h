@@ -61,6 +61,7 @@ struct ostore_client {
 	uint32_t retries;
 	uint32_t max_value;
 	uint32_t max_inflight;
+	os_read_bound read_bound; /* replica reads; {0, 0} = off (GETs go to primaries) */
 	size_t frame_max; /* largest frame sent (and received) */
 
 	_Atomic uint64_t seq;         /* last write sequence number handed out */
@@ -95,10 +96,10 @@ void oc_op_put(oc_op *op);
 void oc_op_cb(void *arg);
 
 /**
- * oc_frame_begin - start a request frame of @kind with @count items into @b (reset).
- * Returns OSTORE_OK or OSTORE_ENOMEM.
+ * oc_frame_begin - start a request frame of @kind with @count items and header @flags
+ * (OS_HDR_F_*) into @b (reset). Returns OSTORE_OK or OSTORE_ENOMEM.
  */
-int oc_frame_begin(ostore_client *c, os_buf *b, uint8_t kind, uint16_t count);
+int oc_frame_begin(ostore_client *c, os_buf *b, uint8_t kind, uint16_t count, uint8_t flags);
 
 /**
  * oc_reply_check - decode the header of @reply for a request of @kind. On success *h is

@@ -27,7 +27,8 @@
  * REQ resend is off (client.c), so an attempt is exactly one send.
  *
  * ostore_submit validates the items, encodes one DATA frame (writes get the next seq of
- * the handle, GETs seq 0), and on the reply fills each item: a non-zero frame status
+ * the handle, GETs seq 0; a frame of only GETs carries the replica-read bound when the
+ * handle has one), and on the reply fills each item: a non-zero frame status
  * applies to every item; otherwise item i gets reply item i. GET values are copied into
  * malloc'ed memory the caller frees with ostore_free.
  */
@@ -169,9 +170,10 @@ int oc_req_start(ostore_client *c, os_buf *frame, oc_req_fn done, void *arg)
 	return OSTORE_OK;
 }
 
-int oc_frame_begin(ostore_client *c, os_buf *b, uint8_t kind, uint16_t count)
+int oc_frame_begin(ostore_client *c, os_buf *b, uint8_t kind, uint16_t count, uint8_t flags)
 {
 	os_hdr h = {
+		.flags = flags,
 		.kind = kind,
 		.status = 0,
 		.count = count,
@@ -286,12 +288,29 @@ static int oc_items_check(const ostore_client *c, const ostore_item *items, size
 	return OSTORE_OK;
 }
 
-/* Encode the DATA frame into @b, handing out sequence numbers to the writes. */
+/* Whether the frame for @items may be read from replicas: replica reads are on and
+ * every item is a GET (docs/protocol.md, "Bounded replica reads"). */
+static bool oc_bounded(const ostore_client *c, const ostore_item *items, size_t n)
+{
+	if (c->read_bound.max_lag_lsn == 0 && c->read_bound.max_lag_ms == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].op != OSTORE_OP_GET)
+			return false;
+	return true;
+}
+
+/* Encode the DATA frame into @b, handing out sequence numbers to the writes. A frame of
+ * GETs carries the handle's replica-read bound when it has one. */
 static int oc_batch_encode(ostore_client *c, ostore_item *items, size_t n, os_buf *b)
 {
-	int st = oc_frame_begin(c, b, OS_KIND_DATA, (uint16_t)n);
+	bool bounded = oc_bounded(c, items, n);
+	int st = oc_frame_begin(c, b, OS_KIND_DATA, (uint16_t)n,
+	                        bounded ? OS_HDR_F_BOUNDED_READ : 0);
 	if (st != OSTORE_OK)
 		return st;
+	if (bounded && os_read_bound_put(b, &c->read_bound) != OSTORE_OK)
+		return OSTORE_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		ostore_item *it = &items[i];
 		bool has_value = it->op == OSTORE_OP_PUT || it->op == OSTORE_OP_CAS;

@@ -52,7 +52,7 @@ static int oc_scan_page(ostore_client *c, oc_cursor *cur, ostore_scan_fn fn, voi
 		.after = cur->after,
 		.after_len = cur->after_len,
 	};
-	int st = oc_frame_begin(c, &frame, OS_KIND_SCAN, 0);
+	int st = oc_frame_begin(c, &frame, OS_KIND_SCAN, 0, 0);
 	if (st == OSTORE_OK && (os_scan_req_put(&frame, &rq) != OSTORE_OK || frame.oom))
 		st = OSTORE_ENOMEM;
 	if (st != OSTORE_OK) {

@@ -15,7 +15,7 @@ ostore_status ostore_stats(ostore_client *c, ostore_cluster_stats **out)
 		return OSTORE_EINVAL;
 	os_buf frame;
 	os_buf_init(&frame);
-	int st = oc_frame_begin(c, &frame, OS_KIND_STATS, 0);
+	int st = oc_frame_begin(c, &frame, OS_KIND_STATS, 0, 0);
 	if (st != OSTORE_OK) {
 		os_buf_fini(&frame);
 		return (ostore_status)st;

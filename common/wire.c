@@ -33,7 +33,8 @@ int os_hdr_put(os_buf *b, const os_hdr *h)
 	os_st32(t + 8, h->timeout_ms);
 	os_st64(t + 12, h->epoch);
 	os_st64(t + 20, h->client_id);
-	memset(t + 28, 0, 4); /* reserved */
+	t[28] = h->flags;
+	memset(t + 29, 0, 3); /* reserved */
 	os_buf_put(b, t, sizeof t);
 	return buf_status(b);
 }
@@ -52,6 +53,7 @@ int os_hdr_get(const uint8_t *p, size_t len, os_hdr *h, const uint8_t **rest, si
 	h->timeout_ms = os_ld32(p + 8);
 	h->epoch = os_ld64(p + 12);
 	h->client_id = os_ld64(p + 20);
+	h->flags = p[28];
 	if (rest)
 		*rest = p + OS_HDR_SIZE;
 	if (rest_len)
@@ -74,6 +76,33 @@ int os_reply_status(os_buf *b, uint8_t kind, uint16_t status, uint64_t epoch,
 }
 
 /* ---- DATA ---- */
+
+int os_read_bound_put(os_buf *b, const os_read_bound *rb)
+{
+	os_buf_put_u32(b, rb->max_lag_lsn);
+	os_buf_put_u32(b, rb->max_lag_ms);
+	return buf_status(b);
+}
+
+int os_data_body(const os_hdr *h, const uint8_t *p, size_t len, os_read_bound *rb,
+                 const uint8_t **items, size_t *items_len)
+{
+	*rb = (os_read_bound){0, 0};
+	if ((h->flags & OS_HDR_F_BOUNDED_READ) == 0) {
+		*items = p;
+		*items_len = len;
+		return OSTORE_OK;
+	}
+	if (p == NULL || len < OS_READ_BOUND_SIZE)
+		return OSTORE_EPROTO;
+	rb->max_lag_lsn = os_ld32(p);
+	rb->max_lag_ms = os_ld32(p + 4);
+	if (rb->max_lag_lsn == 0 && rb->max_lag_ms == 0)
+		return OSTORE_EPROTO;
+	*items = p + OS_READ_BOUND_SIZE;
+	*items_len = len - OS_READ_BOUND_SIZE;
+	return OSTORE_OK;
+}
 
 int os_item_put(os_buf *b, const os_item *it)
 {
@@ -319,6 +348,8 @@ int os_stats_entry_put(os_buf *b, const os_stats_entry *e)
 	os_st32(t + 48, e->role);
 	os_st32(t + 52, e->replicas);
 	os_st64(t + 56, e->primary_lsn);
+	os_st64(t + 64, e->replica_reads);
+	os_st64(t + 72, e->stale_reads);
 	os_buf_put(b, t, sizeof t);
 	return buf_status(b);
 }
@@ -340,6 +371,8 @@ int os_stats_entries_get(const uint8_t *p, size_t len, uint16_t count, os_stats_
 		e[i].role = os_ld32(t + 48);
 		e[i].replicas = os_ld32(t + 52);
 		e[i].primary_lsn = os_ld64(t + 56);
+		e[i].replica_reads = os_ld64(t + 64);
+		e[i].stale_reads = os_ld64(t + 72);
 	}
 	return OSTORE_OK;
 }

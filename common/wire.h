@@ -12,6 +12,7 @@
  *     u32 timeout_ms (requests: the sender's deadline, 0 = none; replies: 0)
  *     u64 epoch (the sender's cluster-map epoch; 0 = none)
  *     u64 client_id (requests: the client's random ID; replies echo it)
+ *     u8 flags (OS_HDR_F_*; 0 in replies)   u8 reserved[3] (0)
  *
  * Decoding never trusts a length: every decoder checks each length against the bytes
  * that remain and against the limits, and fails with OSTORE_EPROTO (or OSTORE_EBADID,
@@ -60,7 +61,28 @@ typedef struct os_hdr {
 	uint32_t timeout_ms;
 	uint64_t epoch;
 	uint64_t client_id;
+	uint8_t flags; /* OS_HDR_F_* (header byte 28); unknown bits are ignored */
 } os_hdr;
+
+/**
+ * Header flag of a DATA request: the body starts with an os_read_bound (8 bytes) before
+ * the items, and GET items may be answered by a replica whose lag is within it
+ * (docs/protocol.md "Bounded replica reads", docs/replication.md "Reads"). Senders set it
+ * only on frames of GETs; a frame with a write is served as if the flag were absent.
+ */
+#define OS_HDR_F_BOUNDED_READ 0x01u
+
+/**
+ * Staleness bound of a bounded read (DATA body prefix, 8 bytes):
+ *   u32 max_lag_lsn (0 = no LSN bound)  u32 max_lag_ms (0 = no time bound)
+ * At least one is non-zero.
+ */
+typedef struct os_read_bound {
+	uint32_t max_lag_lsn;
+	uint32_t max_lag_ms;
+} os_read_bound;
+
+#define OS_READ_BOUND_SIZE 8u
 
 /**
  * One DATA request item (24-byte header, then id, then value):
@@ -102,6 +124,20 @@ int os_hdr_put(os_buf *b, const os_hdr *h);
 int os_hdr_get(const uint8_t *p, size_t len, os_hdr *h, const uint8_t **rest, size_t *rest_len);
 
 /* ---- DATA ---- */
+
+/** os_read_bound_put - append a read bound (the body prefix of a DATA request flagged
+ *  OS_HDR_F_BOUNDED_READ). Returns OSTORE_OK or OSTORE_ENOMEM. */
+int os_read_bound_put(os_buf *b, const os_read_bound *rb);
+
+/**
+ * os_data_body - split a DATA request body into its read bound and its items.
+ * Without OS_HDR_F_BOUNDED_READ in @h->flags, *rb is {0, 0} and the items are the whole
+ * body; with it, the first 8 bytes are decoded into *rb. *items / *items_len point into
+ * @p. Returns OSTORE_OK, or OSTORE_EPROTO (flagged body shorter than 8 bytes, or both
+ * bounds 0).
+ */
+int os_data_body(const os_hdr *h, const uint8_t *p, size_t len, os_read_bound *rb,
+                 const uint8_t **items, size_t *items_len);
 
 /** os_item_put - append one request item. Returns OSTORE_OK or OSTORE_ENOMEM. */
 int os_item_put(os_buf *b, const os_item *it);
@@ -170,9 +206,11 @@ int os_scan_reply_get(const uint8_t *p, size_t len, uint16_t count, uint16_t *ne
                       os_scan_entry *entries);
 
 /* ---- STATS ----
- * request body: empty. reply body: count entries of 64 bytes:
+ * request body: empty. reply body: count entries of 80 bytes:
  *   u32 shard  u32 slots  u32 node  u32 status  u64 orders  u64 lsn  u64 bytes_used
  *   u64 map_size  u32 role (os_role)  u32 replicas  u64 primary_lsn
+ *   u64 replica_reads (GET items this node served as a replica, bounded reads)
+ *   u64 stale_reads (bounded read frames it refused with OSTORE_ESTALEREAD)
  * A node answers with one entry (itself): shard is the shard it is primary or replica
  * of (0xFFFFFFFF for none), lsn its applied LSN, primary_lsn the newest LSN of its shard
  * it knows of (its own LSN on a primary), replicas the replicas that pulled within the
@@ -190,9 +228,11 @@ typedef struct os_stats_entry {
 	uint32_t role;     /* os_role */
 	uint32_t replicas; /* connected replicas (primary) */
 	uint64_t primary_lsn;
+	uint64_t replica_reads; /* GET items served as a replica since the node started */
+	uint64_t stale_reads;   /* bounded read frames refused as too stale */
 } os_stats_entry;
 
-#define OS_STATS_ENTRY_SIZE 64u
+#define OS_STATS_ENTRY_SIZE 80u
 /** os_stats_entry_put - append one entry. Returns OSTORE_OK or OSTORE_ENOMEM. */
 int os_stats_entry_put(os_buf *b, const os_stats_entry *e);
 /** os_stats_entries_get - decode exactly @count entries from @len bytes into @e.

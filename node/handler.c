@@ -5,6 +5,8 @@
  *              │ kind
  *              ├─ DATA ─▶ items ok? ─no─▶ status-only reply (EPROTO/EBADOP/EBADID/ETOOBIG)
  *              │            ├─ only GETs ─▶ read txn ─▶ reply now
+ *              │            │   (bounded read on a replica: lag within the bound? else
+ *              │            │    status-only OSTORE_ESTALEREAD; replica_read.c)
  *              │            └─ any write ─▶ node_job ─▶ writer (reply later)
  *              ├─ SCAN / STATS / MAP_GET / PING / CHECKSUM / SNAP ─▶ reply now
  *              ├─ REPL_PULL ─▶ reply now, or parked until the writer commits (repl.h)
@@ -111,22 +113,56 @@ static void put_header(os_buf *b, uint8_t kind, uint16_t count, uint64_t epoch,
 
 /* ---- DATA ---- */
 
-static int data_reads(node_env *env, node_req *r, const os_hdr *h, uint16_t n)
+/* A bounded read on a replica whose lag is over the bound: the whole frame is refused.
+ * Returns the reply kind; the caller still owns @txn (ended here) and @map (dropped). */
+static int refuse_stale(node_env *env, node_req *r, const os_hdr *h, const os_read_bound *rb,
+                        MDB_txn *txn, os_map *map, uint64_t lag_lsn, uint64_t lag_ms)
+{
+	node_store_read_end(env->store, txn);
+	os_map_unref(map);
+	node_repl_count_reads(env->repl, 0, 1);
+	OS_DEBUG("msg=\"bounded read refused: replica too stale\" lag_lsn=%llu lag_ms=%lld "
+	         "max_lag_lsn=%u max_lag_ms=%u",
+	         (unsigned long long)lag_lsn, lag_ms == UINT64_MAX ? -1LL : (long long)lag_ms,
+	         rb->max_lag_lsn, rb->max_lag_ms);
+	return reply_status(env, r, h->kind, OSTORE_ESTALEREAD, h->client_id);
+}
+
+/*
+ * GET-only frames. With a read bound (@rb not {0, 0}) and this node a replica, items of
+ * its shard are served from its own data when its lag is within the bound (checked
+ * after the read transaction opened, see replica_read.c), else the frame is refused.
+ */
+static int data_reads(node_env *env, node_req *r, const os_hdr *h, uint16_t n,
+                      const os_read_bound *rb)
 {
 	os_map *map = node_maps_get(env->maps);
 	uint64_t epoch = map != NULL ? map->epoch : 0;
-	os_buf_reset(&r->out);
-	put_header(&r->out, h->kind, n, epoch, h->client_id);
+	uint32_t shard;
+	bool as_replica = (rb->max_lag_lsn != 0 || rb->max_lag_ms != 0) &&
+	                  node_role_of(map, env->id, &shard) == OS_ROLE_REPLICA;
 	MDB_txn *txn = NULL;
 	int txn_rc = node_store_read_begin(env->store, &txn);
+	if (as_replica && txn_rc == OSTORE_OK) {
+		uint64_t lag_lsn, lag_ms;
+		if (node_repl_read_check(env->repl, rb, os_now_ns(), &lag_lsn, &lag_ms) != OSTORE_OK)
+			return refuse_stale(env, r, h, rb, txn, map, lag_lsn, lag_ms);
+	}
+	uint64_t served = 0;
+	os_buf_reset(&r->out);
+	put_header(&r->out, h->kind, n, epoch, h->client_id);
 	for (uint16_t i = 0; i < n; i++) {
 		const os_item *it = &r->items[i];
 		uint16_t slot = os_slot_of(it->id, it->id_len);
 		const uint8_t *val = NULL;
 		size_t vlen = 0;
 		uint64_t ver = 0;
-		int st;
-		if ((st = read_status(env, map, slot)) != OSTORE_OK)
+		int st = read_status(env, map, slot);
+		if (st == OSTORE_ENOTPRIMARY && as_replica) {
+			st = OSTORE_OK; /* a replica of the slot's shard, within the bound */
+			served++;
+		}
+		if (st != OSTORE_OK)
 			;
 		else if (txn_rc != OSTORE_OK)
 			st = txn_rc;
@@ -143,6 +179,7 @@ static int data_reads(node_env *env, node_req *r, const os_hdr *h, uint16_t n)
 	if (txn_rc == OSTORE_OK)
 		node_store_read_end(env->store, txn);
 	os_map_unref(map);
+	node_repl_count_reads(env->repl, served, 0);
 	return NODE_REPLY_NOW;
 }
 
@@ -157,15 +194,20 @@ static int handle_data(node_env *env, node_req *r, const os_hdr *h, const uint8_
 		r->items = p;
 		r->items_cap = n;
 	}
+	os_read_bound rb;
+	const uint8_t *ip;
+	size_t ilen;
+	int rc = os_data_body(h, body, body_len, &rb, &ip, &ilen);
 	size_t bad = 0;
-	int rc = os_items_get(body, body_len, h->count, env->max_value, r->items, &bad);
+	if (rc == OSTORE_OK)
+		rc = os_items_get(ip, ilen, h->count, env->max_value, r->items, &bad);
 	if (rc != OSTORE_OK)
 		return reply_bad(env, r, h->kind, rc, h->client_id, frame_len);
 	bool writes = false;
 	for (size_t i = 0; i < n && !writes; i++)
 		writes = r->items[i].op != OSTORE_OP_GET;
 	if (!writes)
-		return data_reads(env, r, h, h->count);
+		return data_reads(env, r, h, h->count, &rb);
 
 	node_job *job = &r->job;
 	job->kind = NODE_JOB_DATA;
@@ -284,6 +326,7 @@ static int handle_stats(node_env *env, node_req *r, const os_hdr *h)
 	e.primary_lsn = node_repl_known_lsn(env->repl);
 	if (e.role == OS_ROLE_PRIMARY)
 		e.replicas = node_repl_reachable(env->repl, map, shard);
+	node_repl_read_counts(env->repl, &e.replica_reads, &e.stale_reads);
 	os_map_unref(map);
 	node_store_stats ss = {0};
 	MDB_txn *txn;

@@ -292,6 +292,9 @@ int node_repl_create(node_env *env, const node_repl_opts *o, node_repl **out)
 	r->o = *o;
 	atomic_init(&r->known_lsn, 0);
 	atomic_init(&r->pin, UINT64_MAX);
+	atomic_init(&r->confirmed_ns, 0);
+	atomic_init(&r->replica_reads, 0);
+	atomic_init(&r->stale_reads, 0);
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

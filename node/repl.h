@@ -69,6 +69,34 @@ uint64_t node_repl_known_lsn(node_repl *r);
  *  whose snapshot defines the shard's history). */
 void node_repl_reset_known(node_repl *r, uint64_t lsn);
 
+/* ---- replica reads (replica_read.c; docs/replication.md "Reads") ---- */
+
+/**
+ * node_repl_confirm - the replica received, at @t_ns (os_now_ns()), a pull reply from
+ * its primary after which it had applied everything that primary had committed; its
+ * time lag counts from there. @t_ns 0 means "lag unknown" (re-seed started, primary
+ * changed, no longer a replica): bounded reads are refused until the next
+ * confirmation. Never moves the time backwards except to 0. Cannot fail.
+ */
+void node_repl_confirm(node_repl *r, uint64_t t_ns);
+
+/**
+ * node_repl_read_check - may this replica answer a read with bound @rb at @now_ns?
+ * Lag in LSN = node_repl_known_lsn() - applied LSN; lag in ms = time since the last
+ * confirmation. Every non-zero bound must hold and a confirmation must exist.
+ * *@lag_lsn and *@lag_ms (not NULL) receive the lags (UINT64_MAX for an unknown time).
+ * Returns OSTORE_OK or OSTORE_ESTALEREAD. Counts nothing.
+ */
+int node_repl_read_check(node_repl *r, const os_read_bound *rb, uint64_t now_ns,
+                         uint64_t *lag_lsn, uint64_t *lag_ms);
+
+/** node_repl_count_reads - add @served GET items served as a replica and @refused
+ *  frames refused as too stale to the STATS counters. Cannot fail. */
+void node_repl_count_reads(node_repl *r, uint64_t served, uint64_t refused);
+
+/** node_repl_read_counts - the counters of node_repl_count_reads. Cannot fail. */
+void node_repl_read_counts(node_repl *r, uint64_t *served, uint64_t *refused);
+
 /* ---- writer thread ---- */
 
 /** node_repl_log_pin - highest LSN the log may trim up to (snapshot sessions keep the

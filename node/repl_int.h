@@ -1,6 +1,6 @@
 /*
- * repl_int.h - the layout of node_repl, shared by primary_repl.c and snapshot.c only
- * (internal to those two files; everyone else uses repl.h).
+ * repl_int.h - the layout of node_repl, shared by primary_repl.c, snapshot.c and
+ * replica_read.c only (internal to those files; everyone else uses repl.h).
  */
 #ifndef NODE_REPL_INT_H
 #define NODE_REPL_INT_H
@@ -48,6 +48,10 @@ struct node_repl {
 	snap_session snaps[NODE_SNAP_SESSIONS];
 	_Atomic uint64_t known_lsn;
 	_Atomic uint64_t pin; /* min LSN pinned by snapshot sessions, UINT64_MAX = none */
+	/* replica reads (replica_read.c) */
+	_Atomic uint64_t confirmed_ns;  /* os_now_ns() of the last caught-up pull reply, 0 = unknown */
+	_Atomic uint64_t replica_reads; /* GET items served as a replica */
+	_Atomic uint64_t stale_reads;   /* bounded frames refused OSTORE_ESTALEREAD */
 	bool stopping;
 	bool ticker_started;
 	pthread_t ticker;

@@ -7,6 +7,7 @@
  *     │     reply epoch > ours ─▶ MAP_GET from the primary ─▶ install through the writer
  *     │     OK: entries consecutive from from_lsn + 1? ─no─▶ drop, log, retry
  *     │         ─▶ writer job (orders + log + lsn, one txn) ─▶ wait ─────────────────┐
+ *     │         applied >= reply's primary_lsn ─▶ node_repl_confirm(receive time)   │
  *     │     ERESEED ─▶ SNAP pages ─▶ first page: checks, clear, write ... last: LSN  │
  *     └─────────────────────────────────────────────────────────────────────────────┘
  *
@@ -240,6 +241,7 @@ static bool reseed(node_replica *rp, uint16_t shard, uint64_t cluster_id)
 	os_buf b;
 	os_buf_init(&b);
 	OS_INFO("msg=\"re-seeding from the primary\" lsn=%llu", (unsigned long long)node_store_lsn(st));
+	node_repl_confirm(rp->env->repl, 0); /* no bounded reads until caught up again */
 	while (!atomic_load(&rp->stop)) {
 		put_req_header(rp, &b, OS_KIND_SNAP, long_timeout(rp));
 		os_snap_req q = {.shard = shard, .node_id = rp->env->id, .max_bytes = SNAP_MAX_BYTES,
@@ -311,9 +313,10 @@ static bool reseed(node_replica *rp, uint16_t shard, uint64_t cluster_id)
 	return ok;
 }
 
-/* Applies the entries of an OK pull reply. */
+/* Applies the entries of an OK pull reply received at @t_recv; confirms the replica
+ * caught up (replica_read.c) when it then holds everything the reply said exists. */
 static void apply_pull(node_replica *rp, const os_hdr *h, const uint8_t *body, size_t blen,
-                       uint64_t from_lsn)
+                       uint64_t from_lsn, uint64_t t_recv)
 {
 	uint64_t plsn = 0, oldest = 0;
 	if (!grow_arrays(rp, h->count ? h->count : 1, false))
@@ -333,8 +336,11 @@ static void apply_pull(node_replica *rp, const os_hdr *h, const uint8_t *body, s
 			return;
 		}
 	}
-	if (h->count == 0)
+	if (h->count == 0) {
+		if (node_store_lsn(rp->env->store) >= plsn)
+			node_repl_confirm(rp->env->repl, t_recv);
 		return;
+	}
 	memset(&rp->job, 0, sizeof(rp->job));
 	rp->job.kind = NODE_JOB_REPL;
 	rp->job.log = rp->ents;
@@ -346,6 +352,8 @@ static void apply_pull(node_replica *rp, const os_hdr *h, const uint8_t *body, s
 		return;
 	}
 	rp->reseeded = false;
+	if (node_store_lsn(rp->env->store) >= plsn)
+		node_repl_confirm(rp->env->repl, t_recv);
 }
 
 static void pull_once(node_replica *rp, uint16_t shard, uint64_t cluster_id, uint64_t map_epoch)
@@ -362,6 +370,7 @@ static void pull_once(node_replica *rp, uint16_t shard, uint64_t cluster_id, uin
 	os_pull_req_put(&b, &q);
 	nng_msg *m = NULL;
 	int rc = request(rp, &b, hb / 3 + hb, &m);
+	uint64_t t_recv = os_now_ns();
 	os_buf_fini(&b);
 	if (rc != OSTORE_OK) {
 		if (!rp->dead_logged)
@@ -388,7 +397,7 @@ static void pull_once(node_replica *rp, uint16_t shard, uint64_t cluster_id, uin
 	switch (h.status) {
 	case OSTORE_OK:
 		rp->last_err = 0;
-		apply_pull(rp, &h, body, blen, from);
+		apply_pull(rp, &h, body, blen, from, t_recv);
 		break;
 	case OSTORE_ERESEED:
 		rp->last_err = 0;
@@ -422,6 +431,8 @@ static void *replica_main(void *arg)
 		const os_map_shard *s = role == OS_ROLE_REPLICA ? os_map_shard_by_id(map, (uint16_t)shard) : NULL;
 		const os_map_node *pn = s != NULL && s->primary != OS_NODE_NONE ? os_map_node_by_id(map, s->primary) : NULL;
 		if (pn == NULL) {
+			if (rp->open)
+				node_repl_confirm(rp->env->repl, 0);
 			sock_close(rp);
 			os_map_unref(map);
 			sleep_ms(100);
@@ -429,6 +440,7 @@ static void *replica_main(void *arg)
 		}
 		if (rp->open && strcmp(rp->addr, pn->addr) != 0) {
 			OS_INFO("msg=\"primary changed\" addr=%s", pn->addr);
+			node_repl_confirm(rp->env->repl, 0);
 			sock_close(rp);
 		}
 		if (!rp->open && sock_dial(rp, pn->addr) != OSTORE_OK) {

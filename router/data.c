@@ -8,16 +8,30 @@
  *        └── after 3 rounds: the status stays └─▶ MAP_GET from that node (then from the
  *                                                  others if not newer) ─▶ re-route them
  *
+ * Bounded replica reads (frame flag OS_HDR_F_BOUNDED_READ, every item a GET; first round
+ * only): one sub-frame per shard, sent with the bound to a replica (readsel.c) or to the
+ * primary when the shard has none. A replica answer that is not clean (frame status such
+ * as OSTORE_ESTALEREAD, no answer, an item EMOVED / ENOTPRIMARY) makes that group fall
+ * back once to the shard's primary, without the bound; from there on the group is an
+ * ordinary primary group:
+ *
+ *   group ─▶ replica ──clean──▶ results
+ *               └─ stale / no answer / moved ─▶ primary (once) ─▶ results, or moved ─▶ rounds
+ *
+ * Each of the two attempts gets half of the client's timeout in its header (so the
+ * router's per-call bound of 3/4 of it makes both fit in the client's deadline).
+ *
  * Design: a request is one heap object (dreq) that lives from decode to reply. A round
  * routes the items still to do with one map reference: items are grouped per primary
- * node (order[] holds item indices grouped, each group a [start, start+cnt) run), one
- * sub-frame per group keeps each item's seq and the client's ID and timeout (so node
- * deduplication works across retries) and carries the router's epoch. Each call's
- * completion writes only its own items' results, then decrements the round's counter;
- * the one that brings it to zero ends the round (the counter starts at groups + 1 and
- * the routing code drops its own unit last, so a call that completes early cannot end the
- * round under our feet). Results point into the nodes' reply messages, which are kept
- * until the client's reply has been built.
+ * node (per shard for bounded reads; order[] holds item indices grouped, each group a
+ * [start, start+cnt) run), one sub-frame per group keeps each item's seq and the client's
+ * ID and timeout (so node deduplication works across retries) and carries the router's
+ * epoch. Each call's completion writes only its own items' results, then decrements the
+ * round's counter; the one that brings it to zero ends the round (the counter starts at
+ * groups + 1 and the routing code drops its own unit last, so a call that completes early
+ * cannot end the round under our feet). A fallback starts its call before the replica
+ * call's completion returns, without touching the counter. Results point into the nodes'
+ * reply messages, which are kept until the client's reply has been built.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -35,14 +49,19 @@ typedef struct dreq dreq;
 
 typedef struct dgroup {
 	dreq *d;
-	uint16_t node;
+	uint16_t node;    /* where the current call goes */
+	uint16_t primary; /* the shard's primary (fallback of a replica read), or OS_NODE_NONE */
 	uint16_t start, cnt;
+	bool replica;     /* the current call is a bounded read on a replica */
+	bool fell_back;   /* a replica read of this group fell back to the primary */
 	nng_msg *reply;
 } dgroup;
 
 struct dreq {
 	rt_req *r;
 	uint16_t n;
+	bool bounded;        /* replica reads allowed: flagged frame, only GETs */
+	os_read_bound bound; /* their bound */
 	os_item *items;
 	os_result *res;
 	uint16_t *todo;  /* indices still to route */
@@ -111,8 +130,16 @@ static void set_group_status(dreq *d, const dgroup *g, uint16_t st)
 		d->res[d->order[g->start + k]] = (os_result){.status = st};
 }
 
+/* Replica answers worth keeping: the read was done (found or not). */
+static bool replica_clean(uint16_t st)
+{
+	return st == OSTORE_OK || st == OSTORE_ENOTFOUND;
+}
+
 /* Take a node's reply for group @g apart. Returns OSTORE_OK (results copied in, reply
- * kept in g->reply) or the status every item of the group gets (reply not kept). */
+ * kept in g->reply) or the status every item of the group gets (reply not kept). For a
+ * replica read (g->replica) any item that is not clean refuses the whole reply (and
+ * its first such status is returned) before anything is copied, so it can fall back. */
 static int merge(dreq *d, dgroup *g, nng_msg *reply)
 {
 	os_hdr h;
@@ -132,7 +159,11 @@ static int merge(dreq *d, dgroup *g, nng_msg *reply)
 	os_result *tmp = malloc(sizeof(*tmp) * g->cnt);
 	if (tmp == NULL)
 		return OSTORE_ENOMEM;
-	if ((st = os_results_get(body, blen, g->cnt, tmp)) == OSTORE_OK) {
+	st = os_results_get(body, blen, g->cnt, tmp);
+	for (uint16_t k = 0; st == OSTORE_OK && g->replica && k < g->cnt; k++)
+		if (!replica_clean(tmp[k].status))
+			st = tmp[k].status;
+	if (st == OSTORE_OK) {
 		for (uint16_t k = 0; k < g->cnt; k++) {
 			d->res[d->order[g->start + k]] = tmp[k];
 			if (is_moved(tmp[k].status))
@@ -194,6 +225,32 @@ static void round_end(dreq *d)
 	finish(d);
 }
 
+static nng_msg *group_frame(const dreq *d, const dgroup *g);
+static void group_done(void *arg, int st, nng_msg *reply);
+
+/* A replica read of @g ended with @st (not clean): ask the primary instead, once.
+ * Returns OSTORE_OK when the primary's call started (group_done runs again for it), or
+ * the status the group's items get. */
+static int fall_back(dreq *d, dgroup *g, int st)
+{
+	if (st == OSTORE_EUNAVAIL)
+		rt_readsel_failed(d->r->env->reads, g->node);
+	OS_DEBUG("msg=\"replica read falls back to the primary\" replica=%u primary=%d status=%s "
+	         "items=%u",
+	         g->node, g->primary == OS_NODE_NONE ? -1 : (int)g->primary,
+	         ostore_status_name(st), g->cnt);
+	g->replica = false;
+	g->fell_back = true;
+	if (g->primary == OS_NODE_NONE)
+		return st;
+	g->node = g->primary;
+	nng_msg *m = group_frame(d, g);
+	int rc = m == NULL ? OSTORE_ENOMEM : rt_call_start(d->r->env->nodes, g->node, m, group_done, g);
+	if (rc != OSTORE_OK && m != NULL)
+		nng_msg_free(m);
+	return rc;
+}
+
 static void group_done(void *arg, int st, nng_msg *reply)
 {
 	dgroup *g = arg;
@@ -202,6 +259,11 @@ static void group_done(void *arg, int st, nng_msg *reply)
 		st = merge(d, g, reply);
 		if (st != OSTORE_OK)
 			nng_msg_free(reply);
+	}
+	if (st != OSTORE_OK && g->replica) {
+		st = fall_back(d, g, st);
+		if (st == OSTORE_OK)
+			return; /* the primary's call completes the group */
 	}
 	if (st != OSTORE_OK) {
 		if (is_moved((uint16_t)st))
@@ -212,19 +274,26 @@ static void group_done(void *arg, int st, nng_msg *reply)
 		round_end(d);
 }
 
+/* The sub-frame of @g: a bounded read (flag + bound) for a replica, a plain one for a
+ * primary; half the client's timeout when a replica attempt is involved. */
 static nng_msg *group_frame(const dreq *d, const dgroup *g)
 {
 	os_buf b;
 	os_buf_init(&b);
+	uint32_t timeout_ms = d->r->hdr.timeout_ms;
+	if ((g->replica || g->fell_back) && timeout_ms > 1)
+		timeout_ms /= 2;
 	os_hdr h = {
 		.kind = OS_KIND_DATA,
 		.count = g->cnt,
-		.timeout_ms = d->r->hdr.timeout_ms,
+		.timeout_ms = timeout_ms,
 		.epoch = d->map->epoch,
 		.client_id = d->r->hdr.client_id,
+		.flags = g->replica ? OS_HDR_F_BOUNDED_READ : 0,
 	};
 	nng_msg *m = NULL;
-	if (os_hdr_put(&b, &h) == OSTORE_OK) {
+	if (os_hdr_put(&b, &h) == OSTORE_OK &&
+	    (!g->replica || os_read_bound_put(&b, &d->bound) == OSTORE_OK)) {
 		for (uint16_t k = 0; k < g->cnt; k++)
 			if (os_item_put(&b, &d->items[d->order[g->start + k]]) != OSTORE_OK)
 				break;
@@ -245,6 +314,8 @@ static void route(dreq *d)
 		finish(d);
 		return;
 	}
+	/* Groups are keyed by primary node, or by shard for replica reads. */
+	bool use_replicas = d->bounded && d->round == 0;
 	uint16_t gidx[OS_MAP_MAX_IDS];
 	memset(gidx, 0xFF, sizeof(gidx));
 	d->ngroups = 0;
@@ -253,15 +324,31 @@ static void route(dreq *d)
 		uint16_t slot = os_slot_of(it->id, it->id_len);
 		const os_map_shard *sh = os_map_shard_by_id(d->map, d->map->slot_shard[slot]);
 		d->gof[k] = UINT16_MAX;
-		if (sh == NULL || sh->primary == OS_NODE_NONE || sh->primary >= OS_MAP_MAX_IDS) {
+		bool has_primary = sh != NULL && sh->primary != OS_NODE_NONE &&
+		                   sh->primary < OS_MAP_MAX_IDS;
+		uint16_t key = OS_NODE_NONE;
+		if (use_replicas && sh != NULL && sh->id < OS_MAP_MAX_IDS)
+			key = sh->id;
+		else if (has_primary)
+			key = sh->primary;
+		if (key != OS_NODE_NONE && gidx[key] == UINT16_MAX) {
+			uint16_t primary = has_primary ? sh->primary : OS_NODE_NONE;
+			dgroup g = {.d = d, .node = primary, .primary = primary};
+			uint16_t rep = use_replicas ? rt_readsel_pick(d->r->env->reads, sh) : OS_NODE_NONE;
+			if (rep != OS_NODE_NONE) {
+				g.node = rep;
+				g.replica = true;
+			}
+			if (g.node != OS_NODE_NONE) {
+				gidx[key] = (uint16_t)d->ngroups;
+				d->groups[d->ngroups++] = g;
+			}
+		}
+		if (key == OS_NODE_NONE || gidx[key] == UINT16_MAX) {
 			d->res[d->todo[k]] = (os_result){.status = OSTORE_EUNAVAIL};
 			continue;
 		}
-		if (gidx[sh->primary] == UINT16_MAX) {
-			gidx[sh->primary] = (uint16_t)d->ngroups;
-			d->groups[d->ngroups++] = (dgroup){.d = d, .node = sh->primary};
-		}
-		d->gof[k] = gidx[sh->primary];
+		d->gof[k] = gidx[key];
 		d->groups[d->gof[k]].cnt++;
 	}
 	uint16_t at = 0;
@@ -320,15 +407,23 @@ void rt_data_handle(rt_req *r)
 		return;
 	}
 	size_t bad = 0;
-	int st = os_items_get(r->body, r->body_len, n, r->env->max_value, d->items, &bad);
+	const uint8_t *ip;
+	size_t ilen;
+	int st = os_data_body(&r->hdr, r->body, r->body_len, &d->bound, &ip, &ilen);
+	if (st == OSTORE_OK)
+		st = os_items_get(ip, ilen, n, r->env->max_value, d->items, &bad);
 	if (st != OSTORE_OK) {
 		OS_DEBUG("msg=\"bad DATA frame\" err=%s item=%zu", ostore_status_name(st), bad);
 		dreq_free(d);
 		rt_req_reply_status(r, (uint16_t)st);
 		return;
 	}
-	for (uint16_t i = 0; i < n; i++)
+	d->bounded = (r->hdr.flags & OS_HDR_F_BOUNDED_READ) != 0;
+	for (uint16_t i = 0; i < n; i++) {
 		d->todo[i] = i;
+		if (d->items[i].op != OSTORE_OP_GET)
+			d->bounded = false; /* a frame with a write goes to the primaries */
+	}
 	d->ntodo = n;
 	atomic_init(&d->pending, 0);
 	atomic_init(&d->moved_node, -1);

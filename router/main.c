@@ -51,7 +51,7 @@ static void usage(FILE *f)
 	        "                         [--timeout-ms MS] [--contexts N] [--max-value BYTES]\n"
 	        "                         [--log-level debug|info|warn|error] [--help] [--version]\n"
 	        "\n"
-	        "  --listen URL        nng URL clients connect to (tcp://127.0.0.1:7000)\n"
+	        "  --listen URL        nng URL clients connect to (e.g. tcp://127.0.0.1:7100)\n"
 	        "  --map FILE          cluster map (JSON) to start from\n"
 	        "  --seed NODE_URL     ask this node for the cluster map (repeatable, up to %d)\n"
 	        "  --timeout-ms MS     timeout of each call forwarded to a node (default 2000)\n"
@@ -280,10 +280,12 @@ int main(int argc, char **argv)
 	rt_nodes *nodes = NULL;
 	rt_maps *maps = NULL;
 	rt_server *srv = NULL;
+	rt_readsel *reads = NULL;
 	rt_nodes_opts nopts = {.timeout_ms = (uint32_t)o.timeout_ms,
 	                       .recv_max = OS_FRAME_MAX_DEFAULT,
 	                       .max_calls = CALLS_PER_NODE};
-	if (rt_nodes_create(&nopts, &nodes) != OSTORE_OK || rt_maps_create(nodes, &maps) != OSTORE_OK) {
+	if (rt_nodes_create(&nopts, &nodes) != OSTORE_OK || rt_maps_create(nodes, &maps) != OSTORE_OK ||
+	    rt_readsel_create(&reads) != OSTORE_OK) {
 		OS_ERROR("msg=\"cannot start: out of resources\"");
 		rc = 1;
 		goto out;
@@ -297,7 +299,8 @@ int main(int argc, char **argv)
 	os_map_unref(map);
 	map = NULL;
 
-	rt_env env = {.maps = maps, .nodes = nodes, .max_value = (uint32_t)o.max_value};
+	rt_env env = {.maps = maps, .nodes = nodes, .reads = reads,
+	              .max_value = (uint32_t)o.max_value};
 	rt_server_opts sopts = {.listen = o.listen, .contexts = (unsigned)o.contexts,
 	                        .recv_max = OS_FRAME_MAX_DEFAULT};
 	int st = rt_server_create(&sopts, &env, &srv);
@@ -322,6 +325,7 @@ out:
 	rt_server_destroy(srv);
 	rt_maps_destroy(maps);
 	rt_nodes_destroy(nodes);
+	rt_readsel_destroy(reads);
 	os_map_unref(map);
 	if (rc == 0)
 		OS_INFO("msg=\"stopped\"");

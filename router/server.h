@@ -12,12 +12,14 @@
 
 #include "mapstate.h"
 #include "nodes.h"
+#include "readsel.h"
 #include "wire.h"
 
 /** What every handler needs: shared, read-only after start. */
 typedef struct rt_env {
 	rt_maps *maps;
 	rt_nodes *nodes;
+	rt_readsel *reads;  /* replica choice for bounded reads (thread-safe) */
 	uint32_t max_value; /* largest value accepted in a DATA item */
 } rt_env;
 

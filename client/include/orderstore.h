@@ -85,7 +85,8 @@ extern "C" {
 	X(OSTORE_EIO, 22, "input/output error")                                           \
 	X(OSTORE_EAUTH, 23, "authentication failed or not permitted")                     \
 	X(OSTORE_EINTERNAL, 24, "internal error")                                        \
-	X(OSTORE_ERESEED, 25, "replica must re-seed: behind the retained log or diverged")
+	X(OSTORE_ERESEED, 25, "replica must re-seed: behind the retained log or diverged") \
+	X(OSTORE_ESTALEREAD, 26, "replica too stale for the read's staleness bound")
 
 typedef enum ostore_status {
 #define OSTORE_X_ENUM(name, code, text) name = code,
@@ -134,6 +135,40 @@ typedef struct ostore_options {
 	uint32_t max_value;
 	/** Largest number of requests in flight on this handle at once (default 256). */
 	uint32_t max_inflight;
+	/**
+	 * Replica reads (default 0 and 0: off). When either bound is non-zero, a request
+	 * whose items are all GETs (ostore_get, or a batch of only GETs) may be answered by a
+	 * replica of each shard instead of its primary, as long as that replica's lag is
+	 * within every non-zero bound; otherwise the router asks the primary (one fallback).
+	 * Requests with any write, and scans, always go to the primaries.
+	 *
+	 * The lag is measured by the replica (docs/replication.md, "Reads"):
+	 *  - in LSN: the newest LSN of the shard the replica has heard of from its primary
+	 *    minus the LSN it has applied (writes it knows it is missing). This counts only
+	 *    what the replica has heard: while its primary is unreachable that number stops
+	 *    growing, so combine it with a time bound to limit that too;
+	 *  - in milliseconds: the time since the replica last received a reply from its
+	 *    primary after which it had applied everything that primary had committed. On a
+	 *    healthy idle shard this stays below the nodes' --heartbeat-timeout-ms / 3 plus a
+	 *    round trip, so a time bound should be at least the heartbeat timeout. It keeps
+	 *    growing while the primary is down, so a replica goes on serving for up to this
+	 *    long after its primary died.
+	 * A replica that has not heard from its primary since it started (or that is
+	 * re-seeding) refuses every bounded read.
+	 *
+	 * What a caller gives up: read-your-writes. A GET may not see this handle's own
+	 * acknowledged writes (in asynchronous replication, or on a replica that was not
+	 * among the synchronous acks), and two GETs may go to different replicas and see
+	 * the order go back in time. Use it for reads that tolerate that (listings,
+	 * dashboards, order-history pages), not for a read-modify-write with ostore_cas.
+	 * A router splits the request timeout between the replica attempt and the fallback,
+	 * so a silent replica costs at most about 3/8 of timeout_ms before the primary is
+	 * asked.
+	 */
+	/** Largest accepted lag in LSNs (writes); 0 = no LSN bound. */
+	uint32_t replica_reads_max_lag_lsn;
+	/** Largest accepted lag in milliseconds; 0 = no time bound. */
+	uint32_t replica_reads_max_lag_ms;
 } ostore_options;
 
 /**
@@ -184,7 +219,10 @@ OSTORE_API ostore_status ostore_put(ostore_client *c, const void *id, size_t id_
  * @len_out:     receives the value length in bytes (may be NULL).
  * @version_out: receives the version (may be NULL).
  * Returns OSTORE_OK, OSTORE_ENOTFOUND, or a transport/storage error as ostore_put.
- * Reads go to the shard's primary, so a client reads its own acknowledged writes.
+ * Reads go to the shard's primary, so a client reads its own acknowledged writes,
+ * unless replica reads are on (ostore_options.replica_reads_max_lag_*): then a replica
+ * within the staleness bound may answer, and read-your-writes is given up.
+ * OSTORE_ESTALEREAD is not normally returned: a router falls back to the primary.
  */
 OSTORE_API ostore_status ostore_get(ostore_client *c, const void *id, size_t id_len, void **value_out,
                                     size_t *len_out, uint64_t *version_out);

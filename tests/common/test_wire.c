@@ -408,11 +408,15 @@ static void test_stats(void **state)
 		 .lsn = 123456789012ull, .bytes_used = 1u << 30, .map_size = 1ull << 40,
 		 .role = OS_ROLE_PRIMARY, .replicas = 2, .primary_lsn = 123456789013ull},
 		{.shard = 2, .slots = 2048, .node = 4, .status = OSTORE_EUNAVAIL,
-		 .role = OS_ROLE_REPLICA, .primary_lsn = 7},
+		 .role = OS_ROLE_REPLICA, .primary_lsn = 7, .replica_reads = 1ull << 40,
+		 .stale_reads = 0x0102030405060708ull},
 	};
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(os_stats_entry_put(&b, &in[i]), OSTORE_OK);
+	assert_int_equal(OS_STATS_ENTRY_SIZE, 80);
 	assert_int_equal(b.len, 2 * OS_STATS_ENTRY_SIZE);
+	assert_int_equal(os_ld64(b.data + OS_STATS_ENTRY_SIZE + 64), 1ull << 40);
+	assert_int_equal(os_ld64(b.data + OS_STATS_ENTRY_SIZE + 72), 0x0102030405060708ull);
 	os_stats_entry out[2];
 	assert_int_equal(os_stats_entries_get(b.data, b.len, 2, out), OSTORE_OK);
 	assert_memory_equal(&out[0], &in[0], sizeof in[0]);
@@ -423,6 +427,57 @@ static void test_stats(void **state)
 		free(c);
 	}
 	assert_int_equal(os_stats_entries_get(b.data, b.len, 1, out), OSTORE_EPROTO);
+	os_buf_fini(&b);
+}
+
+/* Header byte 28 carries the flags; a bounded read's DATA body starts with its bound. */
+static void test_bounded_read(void **state)
+{
+	(void)state;
+	os_buf b;
+	os_buf_init(&b);
+	os_hdr h = {.kind = OS_KIND_DATA, .count = 1, .client_id = 9,
+	            .flags = OS_HDR_F_BOUNDED_READ};
+	assert_int_equal(os_hdr_put(&b, &h), OSTORE_OK);
+	assert_int_equal(b.data[28], OS_HDR_F_BOUNDED_READ);
+	assert_int_equal(b.data[29] | b.data[30] | b.data[31], 0);
+	os_read_bound rb = {.max_lag_lsn = 0x01020304u, .max_lag_ms = 250};
+	assert_int_equal(os_read_bound_put(&b, &rb), OSTORE_OK);
+	assert_int_equal(b.len, OS_HDR_SIZE + OS_READ_BOUND_SIZE);
+	os_item it = {.op = OSTORE_OP_GET, .id = (const uint8_t *)"o-1", .id_len = 3};
+	assert_int_equal(os_item_put(&b, &it), OSTORE_OK);
+
+	os_hdr g;
+	const uint8_t *body, *items;
+	size_t blen, ilen;
+	assert_int_equal(os_hdr_get(b.data, b.len, &g, &body, &blen), OSTORE_OK);
+	assert_int_equal(g.flags, OS_HDR_F_BOUNDED_READ);
+	os_read_bound out;
+	assert_int_equal(os_data_body(&g, body, blen, &out, &items, &ilen), OSTORE_OK);
+	assert_int_equal(out.max_lag_lsn, rb.max_lag_lsn);
+	assert_int_equal(out.max_lag_ms, rb.max_lag_ms);
+	assert_int_equal(ilen, blen - OS_READ_BOUND_SIZE);
+	os_item got;
+	assert_int_equal(os_items_get(items, ilen, 1, OSTORE_DEFAULT_MAX_VALUE, &got, NULL),
+	                 OSTORE_OK);
+	assert_memory_equal(got.id, "o-1", 3);
+	/* Truncated bound, and a bound of 0 and 0: malformed. */
+	for (size_t n = 0; n < OS_READ_BOUND_SIZE; n++)
+		assert_int_equal(os_data_body(&g, body, n, &out, &items, &ilen), OSTORE_EPROTO);
+	static const uint8_t zero[OS_READ_BOUND_SIZE] = {0};
+	assert_int_equal(os_data_body(&g, zero, sizeof zero, &out, &items, &ilen), OSTORE_EPROTO);
+	/* Without the flag the whole body is items and the bound is off. */
+	g.flags = 0;
+	assert_int_equal(os_data_body(&g, body, blen, &out, &items, &ilen), OSTORE_OK);
+	assert_true(items == body && ilen == blen);
+	assert_int_equal(out.max_lag_lsn | out.max_lag_ms, 0);
+	/* Other frames and replies keep byte 28 at 0. */
+	os_buf_reset(&b);
+	os_reply_status(&b, OS_KIND_DATA, OSTORE_ESTALEREAD, 3, 9);
+	assert_int_equal(b.data[28], 0);
+	assert_int_equal(os_hdr_get(b.data, b.len, &g, NULL, NULL), OSTORE_OK);
+	assert_int_equal(g.status, OSTORE_ESTALEREAD);
+	assert_int_equal(g.flags, 0);
 	os_buf_fini(&b);
 }
 
@@ -675,7 +730,7 @@ int main(void)
 		cmocka_unit_test(test_stats),            cmocka_unit_test(test_empty_kinds),
 		cmocka_unit_test(test_pull_req),         cmocka_unit_test(test_pull_reply),
 		cmocka_unit_test(test_snap_req),         cmocka_unit_test(test_snap_reply),
-		cmocka_unit_test(test_cksum),
+		cmocka_unit_test(test_cksum),            cmocka_unit_test(test_bounded_read),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	return failed ? 1 : 0;
