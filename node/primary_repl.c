@@ -17,7 +17,11 @@
  * A replica ahead of us (from_lsn > our LSN with an epoch not older than our map) means
  * this primary lost data (e.g. restarted with an empty directory): it is refused with
  * OSTORE_EUNAVAIL, logged, and the LSN is remembered so this node refuses writes and
- * snapshots instead of ever overwriting the replica.
+ * snapshots instead of ever overwriting the replica. A primary that starts with no data
+ * at all (LSN 0: a new cluster, or a data directory that was lost) accepts no write until
+ * a replica's pull says it holds no data either; before that, a write could take LSN 1 in
+ * the current epoch on top of a replica that already has LSN 1, and the epoch check
+ * could not tell the two apart later.
  */
 #include "repl_int.h"
 
@@ -119,6 +123,17 @@ void node_repl_note_lsn(node_repl *r, uint64_t lsn)
 	uint64_t cur = atomic_load(&r->known_lsn);
 	while (lsn > cur && !atomic_compare_exchange_weak(&r->known_lsn, &cur, lsn))
 		;
+}
+
+bool node_repl_empty_unconfirmed(node_repl *r, const os_map *map)
+{
+	if (!atomic_load(&r->empty_unconfirmed) || node_store_lsn(r->env->store) != 0)
+		return false; /* it had data at start, or has since received some */
+	uint32_t shard;
+	if (node_role_of(map, r->env->id, &shard) != OS_ROLE_PRIMARY)
+		return false;
+	const os_map_shard *sh = os_map_shard_by_id(map, (uint16_t)shard);
+	return sh != NULL && sh->nreplicas > 0;
 }
 
 uint64_t node_repl_known_lsn(node_repl *r)
@@ -291,6 +306,7 @@ int node_repl_create(node_env *env, const node_repl_opts *o, node_repl **out)
 	r->env = env;
 	r->o = *o;
 	atomic_init(&r->known_lsn, 0);
+	atomic_init(&r->empty_unconfirmed, node_store_lsn(env->store) == 0);
 	atomic_init(&r->pin, UINT64_MAX);
 	atomic_init(&r->confirmed_ns, 0);
 	atomic_init(&r->replica_reads, 0);
@@ -410,6 +426,10 @@ static void pull_fill(node_env *env, const os_hdr *h, const os_pull_req *q, os_b
 		if (st == OSTORE_OK)
 			st = node_replog_bounds(env->store, txn, &oldest, &newest);
 	}
+	if (st == OSTORE_OK && q->from_lsn == 0 && plsn == 0 &&
+	    atomic_exchange(&r->empty_unconfirmed, false))
+		OS_INFO("msg=\"a replica holds no data either: accepting writes\" replica=%u",
+		        q->node_id);
 	if (st == OSTORE_OK && q->from_lsn > plsn) {
 		if (plsn == 0 || q->from_epoch >= epoch) {
 			OS_ERROR("msg=\"replica is ahead of this primary: refusing it, and writes, "

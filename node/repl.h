@@ -63,6 +63,14 @@ os_role node_role_of(const os_map *m, uint16_t id, uint32_t *shard);
 
 /** node_repl_note_lsn - the shard has (at least) LSN @lsn somewhere. Cannot fail. */
 void node_repl_note_lsn(node_repl *r, uint64_t lsn);
+/**
+ * node_repl_empty_unconfirmed - whether this node, primary in @map of a shard that has
+ * replicas, started with no data and no replica has yet pulled from LSN 0 (so a write now
+ * could collide with data a replica holds). Writes then answer OSTORE_EREPLICAS.
+ * Thread-safe.
+ */
+bool node_repl_empty_unconfirmed(node_repl *r, const os_map *map);
+
 /** node_repl_known_lsn - newest LSN of the shard this node knows of (>= its own). */
 uint64_t node_repl_known_lsn(node_repl *r);
 /** node_repl_reset_known - forget known LSNs above @lsn (after a re-seed from a primary

@@ -47,6 +47,7 @@ struct node_repl {
 	struct pull_park *pulls; /* parked pulls (primary_repl.c) */
 	snap_session snaps[NODE_SNAP_SESSIONS];
 	_Atomic uint64_t known_lsn;
+	_Atomic bool empty_unconfirmed; /* started with no data: no replica has said it has none either */
 	_Atomic uint64_t pin; /* min LSN pinned by snapshot sessions, UINT64_MAX = none */
 	/* replica reads (replica_read.c) */
 	_Atomic uint64_t confirmed_ns;  /* os_now_ns() of the last caught-up pull reply, 0 = unknown */

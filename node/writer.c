@@ -93,14 +93,17 @@ static pend_entry *pend_slot(node_writer *w, uint64_t client_id, uint64_t seq)
 /*
  * Whether this node may write @slot under @map: OSTORE_OK; OSTORE_ENOMAP; OSTORE_EMOVED
  * (another shard's slot); OSTORE_ENOTPRIMARY (a slot of the shard this node is a replica
- * of: fenced after a failover); OSTORE_EUNAVAIL (the shard has LSNs this node lacks).
+ * of: fenced after a failover); OSTORE_EUNAVAIL (the shard has LSNs this node lacks);
+ * OSTORE_EREPLICAS (started empty, no replica has confirmed it is empty too).
  */
 static int slot_status(node_writer *w, const os_map *map, uint16_t slot)
 {
 	if (map == NULL)
 		return OSTORE_ENOMAP;
 	if (node_owns_slot(map, w->env->id, slot))
-		return node_repl_known_lsn(w->env->repl) > w->lsn ? OSTORE_EUNAVAIL : OSTORE_OK;
+		return node_repl_known_lsn(w->env->repl) > w->lsn          ? OSTORE_EUNAVAIL
+		       : node_repl_empty_unconfirmed(w->env->repl, map) ? OSTORE_EREPLICAS
+		                                                         : OSTORE_OK;
 	uint32_t shard;
 	if (node_role_of(map, w->env->id, &shard) == OS_ROLE_REPLICA && map->slot_shard[slot] == shard)
 		return OSTORE_ENOTPRIMARY;

@@ -445,6 +445,35 @@ static int up_wait(local_cluster *lc, uint32_t wait_ms)
 	return -1;
 }
 
+/*
+ * Waits until the primary of every shard that has replicas reports them all connected
+ * (STATS replicas): until then a sync primary answers writes "not enough replicas", and
+ * a primary that started empty takes no write before a replica has pulled. Only warns
+ * when the time runs out: the cluster is up, the replicas may still come.
+ */
+static void up_wait_replicas(const os_map *m, uint32_t wait_ms)
+{
+	uint64_t deadline = os_now_ns() + (uint64_t)wait_ms * 1000000u;
+	for (uint16_t i = 0; i < m->nshards; i++) {
+		const os_map_shard *sh = &m->shards[i];
+		const os_map_node *pn = os_map_node_by_id(m, sh->primary);
+		if (sh->nreplicas == 0 || pn == NULL)
+			continue;
+		os_stats_entry e = {0};
+		uint64_t epoch;
+		while (!(cli_node_stats(pn->addr, 500, &e, &epoch) == OSTORE_OK &&
+		         e.replicas >= sh->nreplicas)) {
+			if (os_now_ns() >= deadline) {
+				cli_err("local up: shard %u: %u of %u replicas connected so far; writes to it "
+				        "answer 'not enough replicas' until they are", sh->id, e.replicas,
+				        sh->nreplicas);
+				break;
+			}
+			usleep(20000);
+		}
+	}
+}
+
 /* Loads DIR's map for a restart: the newest one of the running processes when some run
  * (@partial), else DIR/map.json; checks it against --shards/--replicas. */
 static os_map *up_restart_map(const local_cluster *lc, const up_opts *o, bool partial)
@@ -611,6 +640,7 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 	}
 	if (up_wait(lc, o.wait_ms) != 0)
 		goto fail;
+	up_wait_replicas(m, o.wait_ms);
 	if (partial)
 		printf("started %s (%zu of %zu processes were down) in %s with map epoch %llu\n",
 		       started, nstarted, lc->nprocs, lc->dir, (unsigned long long)m->epoch);

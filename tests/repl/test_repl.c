@@ -368,6 +368,38 @@ static void test_bad_pulls(void **state)
 	fx_free(f);
 }
 
+/*
+ * A primary that starts with no data accepts no write until a replica has said (by
+ * pulling from LSN 0) that it holds none either: otherwise an emptied primary could hand
+ * out LSN 1 again in the same epoch, on top of a replica that already has it.
+ */
+static void test_empty_primary_waits_for_replica(void **state)
+{
+	(void)state;
+	fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->dir = th_tmpdir("repl-empty");
+	for (int i = 0; i < 2; i++) {
+		snprintf(f->url[i], sizeof(f->url[i]), "%s", th_url(th_free_port()));
+		snprintf(f->data[i], sizeof(f->data[i]), "%s/node-%d", f->dir, i);
+		snprintf(f->log[i], sizeof(f->log[i]), "%s/node-%d.log", f->dir, i);
+	}
+	snprintf(f->map_path, sizeof(f->map_path), "%s/map.json", f->dir);
+	write_map(f, 0, 1);
+	start(f, 0, "0", NULL); /* asynchronous: only the empty-start rule can refuse */
+	assert_int_equal(put(f, 0, "early", "v"), OSTORE_EREPLICAS);
+	assert_int_equal(stats(f, 0).lsn, 0); /* nothing was written */
+	start(f, 1, "0", NULL);
+	uint64_t t0 = os_now_ns();
+	int st;
+	while ((st = put(f, 0, "early", "v")) == OSTORE_EREPLICAS &&
+	       os_now_ns() - t0 < 5000000000ull)
+		sleep_ms(20);
+	assert_int_equal(st, OSTORE_OK);
+	assert_in_sync(f, 10000);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_reseed),
 		cmocka_unit_test(test_failover_fencing),
 		cmocka_unit_test(test_bad_pulls),
+		cmocka_unit_test(test_empty_primary_waits_for_replica),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	th_cleanup();
