@@ -90,7 +90,9 @@ static uint32_t reachable_locked(node_repl *r, const os_map_shard *s, uint64_t n
 	uint64_t hb = (uint64_t)r->o.heartbeat_ms * 1000000ull;
 	for (uint16_t j = 0; j < s->nreplicas; j++) {
 		const repl_peer *p = &r->peers[s->replicas[j]];
-		if (p->last_seen != 0 && now - p->last_seen < hb)
+		/* now may have been read before another thread stamped last_seen: a stamp
+		 * in the future is as fresh as it gets (no unsigned wrap-around) */
+		if (p->last_seen != 0 && (now <= p->last_seen || now - p->last_seen < hb))
 			n++;
 	}
 	return n;
