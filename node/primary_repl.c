@@ -474,6 +474,14 @@ static void pull_fill(node_env *env, const os_hdr *h, const os_pull_req *q, os_b
 		pthread_mutex_unlock(&r->mu);
 		parked_deliver(r, ok, bad);
 		node_snap_note_pull(r, q->node_id, q->from_lsn);
+	} else if (st == OSTORE_OK) {
+		/* Answering a parked pull: the replica was there when it sent it and gets the
+		 * entries now, so its heartbeat clock restarts here rather than at arrival;
+		 * otherwise wait_ms of parking plus one slow apply (a synced commit under disk
+		 * contention) could exceed the heartbeat timeout and fail every parked write. */
+		pthread_mutex_lock(&r->mu);
+		r->peers[q->node_id % OS_MAP_MAX_IDS].last_seen = os_now_ns();
+		pthread_mutex_unlock(&r->mu);
 	}
 	if (st != OSTORE_OK) {
 		if (txn != NULL)
