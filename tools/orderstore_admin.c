@@ -101,13 +101,19 @@ static const char kFailoverHelp[] =
 	"first, then to every other reachable node and router, and to DIR/map.json with\n"
 	"--dir. The old primary refuses writes once it learns the new map and rejoins as a\n"
 	"replica when restarted ('orderstore local start').\n"
+	"Fencing: every replica of the shard must answer and take the new map, so that the old\n"
+	"primary (maybe only paused) cannot gather acks any more; a replica that does not\n"
+	"answer must be stopped for sure, then --force. With asynchronous replication\n"
+	"(--sync-replicas 0) writes acknowledged by the old primary after the promoted\n"
+	"replica's LSN are lost by a failover.\n"
 	"The cluster map is asked from the routers (--router, $ORDERSTORE_ROUTER or\n"
 	"DIR/routers), DIR/map.json and the nodes; the newest wins.\n"
 	"\nOptions:\n"
 	"  --shard S          the shard to fail over\n"
 	"  --to NODE          promote this replica (must have the highest applied LSN)\n"
 	"  --force            fail over although the old primary answers and is ahead of every\n"
-	"                     replica (its writes beyond the replicas' LSN are discarded)\n"
+	"                     replica (its writes beyond the replicas' LSN are discarded), or a\n"
+	"                     replica does not answer (you have made sure it is stopped)\n"
 	"\nCommon options:\n" CLI_COMMON_HELP
 	"Exit status: 0 done, 1 refused or failed, 2 usage, 3 no replica (or no map) reachable.\n";
 
@@ -248,6 +254,28 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv)
 		        cmd, old->id, old->e.lsn, best->id, best->e.lsn, old->e.lsn - best->e.lsn);
 		goto out;
 	}
+	/*
+	 * Fencing: a replica that does not answer may be paused, not dead. Resumed, it still
+	 * holds the old map and would go on acknowledging the old primary's writes (if that one
+	 * is paused too), which the new primary never sees: split brain, acknowledged writes
+	 * lost. Every replica must take the new map, so the old primary cannot gather a single
+	 * ack; one that cannot be reached must be stopped for sure first (then --force).
+	 */
+	for (size_t i = 0; i < np; i++) {
+		const probe *p = &pr[i];
+		if (p->is_primary || p->id == best->id || p->st == OSTORE_OK)
+			continue;
+		if (!force) {
+			cli_err("%s: replica node %u (%s) does not answer: it may be paused rather than "
+			        "dead, and after the failover it could still acknowledge writes of the old "
+			        "primary. Make sure it is stopped (orderstore local kill, or kill -9 its "
+			        "process) and retry with --force, or bring it back first",
+			        cmd, p->id, p->addr);
+			goto out;
+		}
+		printf("warning: replica node %u does not answer; --force: trusting that it is stopped\n",
+		       p->id);
+	}
 	if (best->e.primary_lsn > best->e.lsn)
 		printf("note: node %u knew of LSN %" PRIu64 " on the old primary; the %" PRIu64
 		       " writes after its LSN %" PRIu64 " reached no replica and are dropped (in "
@@ -268,7 +296,22 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv)
 	}
 	printf("promoted node %u (applied lsn %" PRIu64 ") to primary of shard %u: map epoch %" PRIu64
 	       " -> %" PRIu64 "\n", newp, best->e.lsn, shard, m->epoch, n->epoch);
-	/* Routers next: they carry the traffic that waits for the new primary. */
+	/* The shard's other replicas next (fencing, see above), then the routers: they carry
+	 * the traffic that waits for the new primary. */
+	uint32_t live_replicas = 0;
+	for (size_t i = 0; i < np; i++) {
+		const probe *p = &pr[i];
+		if (p->is_primary || p->id == newp || p->st != OSTORE_OK)
+			continue;
+		st = cli_map_set(p->addr, n, tmo);
+		printf("  map -> node %-4u %-26s %s\n", p->id, p->addr,
+		       st == OSTORE_OK ? "ok" : ostore_strerror(st));
+		if (st == OSTORE_OK)
+			live_replicas++;
+		else
+			cli_err("%s: warning: replica node %u did not take the new map: stop it, or it "
+			        "may acknowledge writes of the old primary", cmd, p->id);
+	}
 	for (size_t i = 0; i < ctx->nrouters; i++) {
 		st = cli_map_set(ctx->routers[i], n, tmo);
 		printf("  map -> router    %-26s %s\n", ctx->routers[i],
@@ -281,13 +324,21 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv)
 		/* A node of this shard that did not answer the probe is down: it is handed the
 		 * newest map when it is started again (local start), so waiting out another
 		 * timeout on it here only delays the failover. */
-		bool down = false;
-		for (size_t k = 0; k < np; k++)
+		bool down = false, done = false;
+		for (size_t k = 0; k < np; k++) {
 			down |= pr[k].id == mn->id && pr[k].st != OSTORE_OK;
+			done |= pr[k].id == mn->id && !pr[k].is_primary && pr[k].st == OSTORE_OK;
+		}
+		if (done)
+			continue; /* a replica of this shard: already handed the map above */
 		st = down ? OSTORE_EUNAVAIL : cli_map_set(mn->addr, n, tmo);
 		printf("  map -> node %-4u %-26s %s\n", mn->id, mn->addr,
 		       down ? "skipped: did not answer the probe" : st == OSTORE_OK ? "ok" : ostore_strerror(st));
 	}
+	if (live_replicas == 0 && (old == NULL || old->st != OSTORE_OK))
+		printf("note: shard %u has no live replica now: with --sync-replicas >= 1 its writes "
+		       "answer 'not enough replicas' until one is back (e.g. orderstore local start "
+		       "%u)\n", shard, old != NULL ? old->id : newp);
 	if (old != NULL)
 		printf("old primary node %u is now a replica of shard %u%s\n", old->id, shard,
 		       old->st == OSTORE_OK ? " (fenced: it refuses writes)"

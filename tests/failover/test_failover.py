@@ -20,6 +20,9 @@
      the replica keeps its LSN; `failover` promotes the replica and every acknowledged
      order is readable with its content (none was overwritten); the emptied node
      rejoins as a replica and `verify` is clean.
+  E. fencing: 1 shard x (primary + 2 replicas); the primary and one replica are paused
+     (SIGSTOP): failover refuses, since the paused replica could still acknowledge the
+     paused primary's writes once resumed.
 
 Writers are bounded in count and in time. Exit 77 (meson: skipped) when the node binary
 has no replication yet (no --sync-replicas option).
@@ -30,6 +33,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -287,6 +291,37 @@ def phase_d(d, all_acked, shard1_ids):
     wait_verify(d, "D: the emptied node rejoins as a replica, verify clean", limit=60)
 
 
+def phase_e(tmp):
+    """E. fencing: with 1 shard x (primary + 2 replicas), the primary and one replica are
+    paused (SIGSTOP), not dead. failover must refuse: once resumed, the paused replica
+    could still acknowledge the paused primary's writes (split brain). After SIGCONT the
+    cluster is whole again and nothing changed hands."""
+    e = os.path.join(tmp, "e")
+    base = free_base(4)
+    rc, _, _ = expect(["local", "up", "--dir", e, "--shards", 1, "--replicas", 2,
+                       "--base-port", base, "--no-sync"], 0, "E: local up 1 shard x 3 nodes")
+    if rc != 0:
+        return
+    pids = []
+    try:
+        expect(["put", "--dir", e, "e-1", "before"], 0, "E: a write before the pause")
+        for n in (0, 2):
+            with open(os.path.join(e, f"node-{n}.pid")) as f:
+                pids.append(int(f.read()))
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        expect(["failover", "--dir", e, "--shard", 0, "--timeout-ms", 1000], 1,
+               "E: failover refuses while a replica does not answer", has="does not answer")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    rc, st = status_json(e)
+    check(rc == 0 and node_entry(st, 0).get("role") == "primary",
+          "E: after SIGCONT node 0 is still the only primary", repr(st)[:400])
+    expect(["get", "--dir", e, "e-1"], 0, "E: the write is still there")
+    expect(["local", "down", "--dir", e], 0, "E: local down")
+
+
 def main():
     node_bin = ENV.get("ORDERSTORE_NODE_BIN", "")
     probe = subprocess.run([node_bin, "--help"], capture_output=True, text=True) if node_bin else None
@@ -393,6 +428,7 @@ def main():
         shard1_ids = phase_c(d, all_acked)
         phase_d(d, all_acked, shard1_ids)
         expect(["local", "down", "--dir", d], 0, "local down")
+        phase_e(tmp)
     finally:
         if os.path.isdir(d):
             run("local", "down", "--dir", d)
