@@ -9,7 +9,8 @@
  *
  *   ostore_open ──▶ nng_req0_open ─▶ RECVMAXSZ, RESENDTIME ─▶ nng_dial(router i, NONBLOCK)
  *   request     ──▶ oc_op_get (pool or new ctx+aio) ─▶ op.c state machine ─▶ oc_op_put
- *   ostore_close ─▶ refuse new requests ─▶ wait active == 0 ─▶ free aios ─▶ nng_close
+ *   ostore_close ─▶ refuse new requests ─▶ wait active == 0 and no caller queued in
+ *                  submit.c ─▶ free aios ─▶ nng_close
  *
  * Ownership: engines (oc_op) are created on demand, kept in all_ops, and recycled through
  * the free list; they are freed only at close, because an aio cannot be freed from its
@@ -36,6 +37,7 @@ void ostore_options_init(ostore_options *opts)
 	opts->retries = 2;
 	opts->max_value = OSTORE_DEFAULT_MAX_VALUE;
 	opts->max_inflight = 256;
+	opts->coalesce_max_items = 0; /* coalescing on, OC_COALESCE_ITEMS_DEFAULT items */
 }
 
 void ostore_free(void *p)
@@ -109,6 +111,7 @@ ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 	c->read_bound = (os_read_bound){.max_lag_lsn = opts->replica_reads_max_lag_lsn,
 	                                .max_lag_ms = opts->replica_reads_max_lag_ms};
 	c->frame_max = OS_FRAME_MAX_DEFAULT;
+	oc_coalesce_setup(c, opts);
 	atomic_init(&c->seq, 0);
 	atomic_init(&c->inflight, 0);
 	atomic_init(&c->ever_connected, false);
@@ -148,7 +151,9 @@ void ostore_close(ostore_client *c)
 		return;
 	atomic_store(&c->closing, true);
 	pthread_mutex_lock(&c->mu);
-	while (c->active > 0)
+	/* A queued caller implies a frame in flight (submit.c), so active > 0 covers it;
+	 * the queue is checked too in case that ever changes. */
+	while (c->active > 0 || c->q_head != NULL)
 		pthread_cond_wait(&c->idle, &c->mu);
 	pthread_mutex_unlock(&c->mu);
 	/* No engine is in use: nng_aio_free waits for a callback still returning. */
@@ -195,9 +200,8 @@ static oc_op *oc_op_new_locked(ostore_client *c)
 	return op;
 }
 
-oc_op *oc_op_get(ostore_client *c)
+oc_op *oc_op_get_locked(ostore_client *c)
 {
-	pthread_mutex_lock(&c->mu);
 	oc_op *op = c->free_ops;
 	if (op != NULL)
 		c->free_ops = op->next_free;
@@ -205,8 +209,17 @@ oc_op *oc_op_get(ostore_client *c)
 		op = oc_op_new_locked(c);
 	if (op != NULL) {
 		op->next_free = NULL;
+		op->admitted = false;
+		op->on_retry = NULL;
 		c->active++;
 	}
+	return op;
+}
+
+oc_op *oc_op_get(ostore_client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	oc_op *op = oc_op_get_locked(c);
 	pthread_mutex_unlock(&c->mu);
 	return op;
 }
@@ -217,10 +230,11 @@ void oc_op_put(oc_op *op)
 	os_buf_fini(&op->frame); /* a batch frame can be MiBs: do not keep it pooled */
 	op->done = NULL;
 	op->arg = NULL;
+	op->on_retry = NULL;
 	pthread_mutex_lock(&c->mu);
 	op->next_free = c->free_ops;
 	c->free_ops = op;
-	if (--c->active == 0)
+	if (--c->active == 0 && c->q_head == NULL)
 		pthread_cond_broadcast(&c->idle);
 	pthread_mutex_unlock(&c->mu);
 	/* From here on neither @op nor @c may be touched: ostore_close may be freeing. */

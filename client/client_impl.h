@@ -6,8 +6,10 @@
  *   client.c  the handle: options, the one REQ socket dialing every router, the pool of
  *             request engines, admission (max_inflight) and close.
  *   op.c      the request engine: one frame out, one reply in, over an nng_ctx + nng_aio
- *             state machine with per-attempt deadlines and retries of the same bytes;
- *             and ostore_submit (validate, encode a DATA frame, decode the reply).
+ *             state machine with per-attempt deadlines and retries of the same bytes.
+ *   submit.c  ostore_submit: validate, admit (max_inflight counts callers), coalesce
+ *             concurrent callers into shared DATA frames (a window of frames in flight
+ *             per connected router), encode, split each reply back to its callers.
  *   sync.c    blocking calls (put/get/del/cas/batch, and oc_call for scan/stats) that
  *             wait on a mutex + condvar for the same engine.
  *   scan.c, stats.c  whole-cluster calls built on oc_call.
@@ -50,9 +52,14 @@ struct oc_op {
 	uint32_t attempts;  /* attempts made so far */
 	uint64_t deadline;  /* os_now_ns() deadline of the current attempt */
 	bool sending;       /* state: SEND pending (else RECV pending) */
+	bool admitted;      /* holds one unit of c->inflight (oc_req_start), dropped at the end */
 	oc_req_fn done;
 	void *arg;
+	void (*on_retry)(void *arg); /* if set: runs once, before the first retry (submit.c) */
 };
+
+/** One ostore_submit call waiting in, or sent with, a DATA frame (submit.c). */
+typedef struct oc_caller oc_caller;
 
 struct ostore_client {
 	nng_socket sock;
@@ -63,6 +70,10 @@ struct ostore_client {
 	uint32_t max_inflight;
 	os_read_bound read_bound; /* replica reads; {0, 0} = off (GETs go to primaries) */
 	size_t frame_max; /* largest frame sent (and received) */
+	/* coalescing (submit.c); fixed at open */
+	uint32_t co_items;  /* most items in a merged frame; 1 = coalescing off */
+	uint32_t co_gets;   /* most GET items in a merged frame (bounds the reply size) */
+	size_t co_bytes;    /* most bytes in a merged frame */
 
 	_Atomic uint64_t seq;         /* last write sequence number handed out */
 	_Atomic uint32_t inflight;    /* admitted requests whose result is not delivered */
@@ -70,9 +81,11 @@ struct ostore_client {
 	_Atomic int npipes;           /* router pipes connected now */
 	_Atomic bool closing;         /* ostore_close started: refuse new requests */
 
-	pthread_mutex_t mu;   /* guards: free list, active, all_ops */
+	pthread_mutex_t mu;   /* guards: free list, active, all_ops, the submit queue */
 	pthread_cond_t idle;  /* signalled when active drops to 0 */
 	uint32_t active;      /* engines out of the pool (callbacks may still run) */
+	uint32_t frames_out;  /* DATA frames holding a window slot (submit.c) */
+	oc_caller *q_head, *q_tail; /* callers waiting for a window slot (submit.c) */
 	oc_op *free_ops;      /* pool */
 	oc_op **all_ops;      /* every engine ever created, freed at close */
 	size_t nall, capall;
@@ -86,11 +99,34 @@ struct ostore_client {
  */
 int oc_req_start(ostore_client *c, os_buf *frame, oc_req_fn done, void *arg);
 
+/**
+ * oc_op_send - send @frame (taken over in every case) on @op, an engine taken with
+ * oc_op_get / oc_op_get_locked, and call @done once with the reply. No admission: the
+ * caller accounts for c->inflight itself. Returns OSTORE_OK (done will run exactly once)
+ * or an error (done never runs, @op is back in the pool).
+ */
+int oc_op_send(oc_op *op, os_buf *frame, oc_req_fn done, void *arg);
+
 /* client.c: pool of engines. */
 /** oc_op_get - take an engine from the pool or make one. NULL on OOM / nng failure. */
 oc_op *oc_op_get(ostore_client *c);
+/** oc_op_get_locked - oc_op_get with c->mu already held. */
+oc_op *oc_op_get_locked(ostore_client *c);
 /** oc_op_put - give @op back; the last touch of @op and @c by the engine. */
 void oc_op_put(oc_op *op);
+
+/* submit.c */
+/** Default and largest items in a merged DATA frame (ostore_options.coalesce_max_items). */
+#define OC_COALESCE_ITEMS_DEFAULT 64u
+/** Most bytes in a merged DATA frame (a lone caller may still send up to frame_max). */
+#define OC_COALESCE_BYTES (256u * 1024u)
+/** DATA frames in flight per connected router before callers queue (the window; a
+ *  build may override it with -DOC_COALESCE_WINDOW_PER_ROUTER=N to measure others). */
+#ifndef OC_COALESCE_WINDOW_PER_ROUTER
+#define OC_COALESCE_WINDOW_PER_ROUTER 4u
+#endif
+/** oc_coalesce_setup - fill c->co_* from @o (after c->max_value is set). Cannot fail. */
+void oc_coalesce_setup(ostore_client *c, const ostore_options *o);
 
 /* op.c: the engine's aio callback. */
 void oc_op_cb(void *arg);

@@ -169,6 +169,33 @@ typedef struct ostore_options {
 	uint32_t replica_reads_max_lag_lsn;
 	/** Largest accepted lag in milliseconds; 0 = no time bound. */
 	uint32_t replica_reads_max_lag_ms;
+	/**
+	 * Request coalescing (default 0: on, at most 64 items per merged frame; 1: off;
+	 * N > 1: on, at most N items, N capped at OSTORE_MAX_BATCH).
+	 *
+	 * When on, a handle keeps at most 4 DATA frames in flight per connected router (4
+	 * while none is connected). A request (ostore_submit, ostore_batch, ostore_put...)
+	 * that finds room in that window goes out at once, alone: there is no timer and no
+	 * added latency at low load. Requests arriving while the window is full wait in a
+	 * queue, and when a frame's slot frees, the queued requests go out together in one
+	 * frame of up to N items and 256 KiB (a request larger than that goes alone, never
+	 * split). The router answers the merged frame once; each request gets back exactly
+	 * its own items and its callback runs once. Under load this cuts the per-message
+	 * cost of nng and the kernel that bounds throughput (bench/README.md).
+	 *
+	 * What stays the same: every write item keeps its own request ID and a retry re-sends
+	 * the same merged frame, so retried writes are still applied at most once; a
+	 * frame-level error (OSTORE_ETIMEDOUT, OSTORE_ENOMAP...) reaches every item of every
+	 * request in the frame; timeout_ms applies per attempt of the frame; max_inflight
+	 * counts requests, not frames. What differs: a queued request also waits for a
+	 * window slot, which a frame frees when it is answered or when its first attempt
+	 * fails, so at most about one timeout_ms more. Requests of only GETs are merged only
+	 * with each other (so that a read never waits for a write's disk sync; replica-bounded
+	 * reads only with bounded reads), and requests with a write with each other; at most
+	 * (17 MiB / (max_value + 16)) GET items (16 with the default max_value), so that no
+	 * node's reply to a merged frame can exceed the frame limit.
+	 */
+	uint32_t coalesce_max_items;
 } ostore_options;
 
 /**

@@ -4,12 +4,14 @@
  * Storage is a sorted array of LMDB-style keys (slot big-endian + ID), so SCAN pages
  * come out in the same order as from real nodes. Shards for STATS: slots < 2048 are
  * shard 0, the rest shard 1. Everything runs on the one serving thread except the
- * knobs, which are atomics.
+ * knobs, which are atomics, and the DATA frame log, which a mutex guards (tests read it
+ * while the server runs).
  */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -38,6 +40,12 @@ struct fake_router {
 	_Atomic int frame_status;
 	_Atomic uint64_t applied;
 	_Atomic uint64_t received;
+	_Atomic int drop_larger;   /* frames to drop ... */
+	_Atomic int drop_above;    /* ... with more items than this */
+	_Atomic int delay_ms;
+	pthread_mutex_t log_mu;
+	fake_frame *log; /* FAKE_LOG_MAX entries */
+	size_t nlog;
 	fake_entry *ents;
 	size_t nents, capents;
 	fake_seen *seen;
@@ -214,6 +222,38 @@ static void serve_stats(fake_router *f, const os_hdr *h, os_buf *out)
 	os_stats_entry_put(out, &e1);
 }
 
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3u;
+	return h;
+}
+
+/* Log a DATA frame and decide whether to drop it (drop_larger). */
+static bool log_data(fake_router *f, const os_hdr *h, const uint8_t *body, size_t len,
+                     nng_msg *m, bool dropped)
+{
+	if (!dropped && h->count > atomic_load(&f->drop_above) && atomic_load(&f->drop_larger) > 0) {
+		atomic_fetch_sub(&f->drop_larger, 1);
+		dropped = true;
+	}
+	fake_frame e = {.count = h->count, .hash = fnv1a(nng_msg_body(m), nng_msg_len(m)),
+	                .dropped = dropped};
+	os_item *items = calloc(h->count ? h->count : 1, sizeof(*items));
+	if (items != NULL &&
+	    os_items_get(body, len, h->count, OSTORE_MAX_VALUE_LIMIT, items, NULL) == OSTORE_OK)
+		for (size_t i = 0; i < h->count; i++)
+			e.nwrites += items[i].op != OSTORE_OP_GET;
+	free(items);
+	pthread_mutex_lock(&f->log_mu);
+	if (f->nlog < FAKE_LOG_MAX)
+		f->log[f->nlog] = e;
+	f->nlog++;
+	pthread_mutex_unlock(&f->log_mu);
+	return dropped;
+}
+
 static void *serve(void *arg)
 {
 	fake_router *f = arg;
@@ -224,16 +264,33 @@ static void *serve(void *arg)
 		if (nng_recvmsg(f->sock, &m, 0) != 0)
 			break;
 		atomic_fetch_add(&f->received, 1);
+		bool dropped = false;
 		if (atomic_load(&f->drop) > 0) {
 			atomic_fetch_sub(&f->drop, 1);
-			nng_msg_free(m);
-			continue;
+			dropped = true;
 		}
 		os_hdr h;
 		const uint8_t *body;
 		size_t len;
+		int hst = os_hdr_get(nng_msg_body(m), nng_msg_len(m), &h, &body, &len);
+		if (hst == OSTORE_OK && h.kind == OS_KIND_DATA) {
+			const uint8_t *items = body;
+			size_t ilen = len;
+			os_read_bound rb;
+			if (os_data_body(&h, body, len, &rb, &items, &ilen) == OSTORE_OK)
+				dropped = log_data(f, &h, items, ilen, m, dropped);
+			int ms = atomic_load(&f->delay_ms);
+			if (ms > 0 && !dropped)
+				nanosleep(&(struct timespec){.tv_sec = ms / 1000,
+				                             .tv_nsec = (long)(ms % 1000) * 1000000L},
+				          NULL);
+		}
+		if (dropped) {
+			nng_msg_free(m);
+			continue;
+		}
 		os_buf_reset(&out);
-		if (os_hdr_get(nng_msg_body(m), nng_msg_len(m), &h, &body, &len) != OSTORE_OK)
+		if (hst != OSTORE_OK)
 			os_reply_status(&out, 0, OSTORE_EPROTO, 0, 0);
 		else if (h.kind == OS_KIND_DATA)
 			serve_data(f, &h, body, len, &out);
@@ -260,10 +317,19 @@ fake_router *fake_start(const char *url)
 		free(f);
 		return NULL;
 	}
+	f->log = calloc(FAKE_LOG_MAX, sizeof(*f->log));
+	if (f->log == NULL || pthread_mutex_init(&f->log_mu, NULL) != 0) {
+		nng_close(f->sock);
+		free(f->log);
+		free(f);
+		return NULL;
+	}
 	nng_socket_set_size(f->sock, NNG_OPT_RECVMAXSZ, OS_FRAME_MAX_DEFAULT);
 	if (nng_listen(f->sock, url, NULL, 0) != 0 ||
 	    pthread_create(&f->thr, NULL, serve, f) != 0) {
 		nng_close(f->sock);
+		pthread_mutex_destroy(&f->log_mu);
+		free(f->log);
 		free(f);
 		return NULL;
 	}
@@ -278,7 +344,39 @@ void fake_stop(fake_router *f)
 		free(f->ents[i].val);
 	free(f->ents);
 	free(f->seen);
+	pthread_mutex_destroy(&f->log_mu);
+	free(f->log);
 	free(f);
+}
+
+void fake_drop_larger(fake_router *f, int n, int items)
+{
+	atomic_store(&f->drop_above, items);
+	atomic_store(&f->drop_larger, n);
+}
+void fake_delay_ms(fake_router *f, int ms) { atomic_store(&f->delay_ms, ms); }
+
+size_t fake_frames(fake_router *f)
+{
+	pthread_mutex_lock(&f->log_mu);
+	size_t n = f->nlog;
+	pthread_mutex_unlock(&f->log_mu);
+	return n;
+}
+
+fake_frame fake_frame_at(fake_router *f, size_t i)
+{
+	pthread_mutex_lock(&f->log_mu);
+	fake_frame e = i < f->nlog && i < FAKE_LOG_MAX ? f->log[i] : (fake_frame){0};
+	pthread_mutex_unlock(&f->log_mu);
+	return e;
+}
+
+void fake_log_clear(fake_router *f)
+{
+	pthread_mutex_lock(&f->log_mu);
+	f->nlog = 0;
+	pthread_mutex_unlock(&f->log_mu);
 }
 
 void fake_drop_next(fake_router *f, int n) { atomic_store(&f->drop, n); }

@@ -2,7 +2,9 @@
  * fake_router.h - an in-process stand-in for orderstore-router (tests of liborderstore
  * only). One REP socket served by one thread; orders live in a small in-memory table;
  * writes are deduplicated by (client_id, seq) like a node does. Knobs let a test drop
- * requests unanswered (to force client retries) or answer every frame with one status.
+ * requests unanswered (to force client retries), answer every frame with one status, or
+ * answer slowly (so that a client coalesces the requests that arrive meanwhile). Every
+ * DATA frame received is logged (item count, hash of its bytes, dropped or not).
  */
 #ifndef FAKE_ROUTER_H
 #define FAKE_ROUTER_H
@@ -20,6 +22,26 @@ void fake_stop(fake_router *f);
 void fake_drop_next(fake_router *f, int n);
 /** Answer every DATA frame with frame status @st (0 = normal service). */
 void fake_frame_status(fake_router *f, int st);
+/** Leave the next @n DATA frames of more than @items items unanswered. */
+void fake_drop_larger(fake_router *f, int n, int items);
+/** Sleep @ms before answering each DATA frame (0 = answer at once). */
+void fake_delay_ms(fake_router *f, int ms);
+
+/** One DATA frame as received. */
+typedef struct fake_frame {
+	uint16_t count;   /* items */
+	uint16_t nwrites; /* items that are not GETs */
+	uint64_t hash;    /* FNV-1a of the frame bytes */
+	int dropped;      /* left unanswered */
+} fake_frame;
+
+/** DATA frames received so far (the log keeps the first FAKE_LOG_MAX). */
+#define FAKE_LOG_MAX 4096
+size_t fake_frames(fake_router *f);
+/** Copy of log entry @i (< fake_frames, < FAKE_LOG_MAX). */
+fake_frame fake_frame_at(fake_router *f, size_t i);
+/** Forget the log (call while no request is in flight). */
+void fake_log_clear(fake_router *f);
 /** Writes applied (not counting deduplicated repeats). */
 uint64_t fake_applied(fake_router *f);
 /** Requests received (answered or dropped). */

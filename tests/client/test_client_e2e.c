@@ -4,7 +4,9 @@
  * os_map_save_file) and one orderstore-router, started once for the group.
  *
  * The tests run in order and share the cluster; the last two take parts of it down
- * (first node 1, then the router), so they stay at the end.
+ * (first node 1, then the router), so they stay at the end. test_coalesce_on_off runs
+ * after scan and stats (which count every order) with two more handles, coalescing on
+ * and off, so that merged frames go through a real router and real nodes.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -377,6 +379,119 @@ static void test_node_down(void **state)
 	assert_int_equal(seen1, 3);
 }
 
+/* Many threads of asynchronous requests through a handle with coalescing on and one
+ * with it off: every request gets its own items back (PUT, then GET of the same keys,
+ * then CAS with the version read). */
+enum { CO_T = 4, CO_N = 120 };
+
+typedef struct co_req {
+	char id[32], val[32];
+	ostore_item it;
+	_Atomic int calls;
+} co_req;
+
+typedef struct co_thread {
+	ostore_client *c;
+	int t;
+	char tag;
+	co_req r[CO_N];
+	_Atomic int done;
+} co_thread;
+
+static void co_cb(void *arg, ostore_item *items, size_t n, ostore_status st)
+{
+	co_req *r = arg;
+	if (st != OSTORE_OK || n != 1 || items != &r->it)
+		r->it.status = OSTORE_EINTERNAL;
+	atomic_fetch_add(&r->calls, 1);
+}
+
+/* One phase: submit every request of the thread, wait for all callbacks. */
+static void co_phase(co_thread *w, ostore_op op)
+{
+	for (int i = 0; i < CO_N; i++) {
+		co_req *r = &w->r[i];
+		uint64_t ver = r->it.version;
+		int l = snprintf(r->id, sizeof(r->id), "co%c-%d-%d", w->tag, w->t, i);
+		int vl = snprintf(r->val, sizeof(r->val), "v%c-%d-%d:%c", w->tag, w->t, i,
+		                  op == OSTORE_OP_CAS ? 'c' : 'p');
+		r->it = (ostore_item){.op = op, .id = r->id, .id_len = (size_t)l};
+		if (op != OSTORE_OP_GET) {
+			r->it.value = r->val;
+			r->it.value_len = (size_t)vl;
+			r->it.expected = ver;
+		}
+		atomic_store(&r->calls, 0);
+		ostore_status st;
+		while ((st = ostore_submit(w->c, &r->it, 1, co_cb, r)) == OSTORE_EOVERLOAD)
+			usleep(500);
+		if (st != OSTORE_OK) {
+			r->it.status = st;
+			atomic_store(&r->calls, 1);
+		}
+	}
+	uint64_t deadline = now_ms() + 30000;
+	for (int i = 0; i < CO_N; i++)
+		while (atomic_load(&w->r[i].calls) == 0 && now_ms() < deadline)
+			usleep(1000);
+}
+
+static void *co_main(void *arg)
+{
+	co_thread *w = arg;
+	co_phase(w, OSTORE_OP_PUT);
+	for (int i = 0; i < CO_N; i++)
+		if (w->r[i].it.status != OSTORE_OK || atomic_load(&w->r[i].calls) != 1)
+			return NULL;
+	co_phase(w, OSTORE_OP_GET);
+	for (int i = 0; i < CO_N; i++) {
+		ostore_item *it = &w->r[i].it;
+		size_t vl = strlen(w->r[i].val);
+		bool ok = it->status == OSTORE_OK && it->out_len == vl &&
+		          memcmp(it->out_value, w->r[i].val, vl) == 0 && it->version > 0;
+		ostore_free(it->out_value);
+		if (!ok || atomic_load(&w->r[i].calls) != 1)
+			return NULL;
+	}
+	co_phase(w, OSTORE_OP_CAS); /* expected = the version the GET returned */
+	for (int i = 0; i < CO_N; i++)
+		if (w->r[i].it.status != OSTORE_OK || atomic_load(&w->r[i].calls) != 1)
+			return NULL;
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+static void test_coalesce_on_off(void **state)
+{
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		ostore_options o;
+		ostore_options_init(&o);
+		const char *r = K.router_url;
+		o.routers = &r;
+		o.nrouters = 1;
+		o.timeout_ms = TIMEOUT_MS;
+		o.retries = RETRIES;
+		o.coalesce_max_items = pass == 0 ? 0 : 1;
+		ostore_client *c = NULL;
+		assert_int_equal(ostore_open(&o, &c), OSTORE_OK);
+		co_thread *w = calloc(CO_T, sizeof(*w));
+		pthread_t th[CO_T];
+		for (int t = 0; t < CO_T; t++) {
+			w[t].c = c;
+			w[t].t = t;
+			w[t].tag = pass == 0 ? 'a' : 'b';
+			assert_int_equal(pthread_create(&th[t], NULL, co_main, &w[t]), 0);
+		}
+		for (int t = 0; t < CO_T; t++)
+			pthread_join(th[t], NULL);
+		ostore_close(c);
+		for (int t = 0; t < CO_T; t++)
+			assert_int_equal(atomic_load(&w[t].done), 1);
+		free(w);
+	}
+}
+
 /* Router down: requests fail with ETIMEDOUT / EUNAVAIL within (retries+1) * timeout. */
 static void test_router_down(void **state)
 {
@@ -399,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_threads_submit),
 		cmocka_unit_test(test_scan_exactly_once),
 		cmocka_unit_test(test_stats_total),
+		cmocka_unit_test(test_coalesce_on_off),
 		cmocka_unit_test(test_node_down),
 		cmocka_unit_test(test_router_down),
 	};
