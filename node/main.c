@@ -2,7 +2,7 @@
  * main.c - orderstore-node: options, start-up, signals, orderly shutdown.
  *
  *   parse options ─▶ open store (DIR, node id check) ─▶ adopt --map if newer ─▶ writer
- *   thread ─▶ REP socket + contexts ─▶ wait for SIGINT/SIGTERM ─▶ close listener ─▶
+ *   thread ─▶ metrics ─▶ REP socket + contexts ─▶ /metrics (--metrics-addr) ─▶ wait for SIGINT/SIGTERM ─▶ close listener ─▶
  *   writer finishes the queue (commit + replies) ─▶ wait for replies to leave ─▶ close
  *   socket ─▶ close LMDB ─▶ exit 0
  *
@@ -25,6 +25,8 @@
 
 #include "log.h"
 #include "map.h"
+#include "metrics.h"
+#include "node_metrics.h"
 #include "node.h"
 #include "nodemap.h"
 #include "ostore_version.h"
@@ -54,6 +56,7 @@ typedef struct node_config {
 	uint64_t retain_mb;
 	uint64_t heartbeat_ms;
 	uint64_t sync_replicas;
+	const char *metrics_addr;
 } node_config;
 
 enum opt_type { OPT_U64, OPT_STR, OPT_FLAG };
@@ -91,6 +94,8 @@ static const opt_def opts[] = {
 	 "a peer silent this long counts as dead"},
 	{"sync-replicas", OPT_U64, CFG(sync_replicas), false, 0, OS_MAP_MAX_REPLICAS, SYNC_AUTO, "K",
 	 "replica acks before a write is acknowledged (default: 1 if the shard has a replica, else 0)"},
+	{"metrics-addr", OPT_STR, CFG(metrics_addr), false, 0, 0, 0, "HOST:PORT",
+	 "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -177,6 +182,9 @@ static int parse_args(int argc, char **argv, node_config *cfg)
 			return bad_usage("missing required option --%s%s", opts[i].name, "");
 	if (cfg->max_map_size_mib < cfg->map_size_mib)
 		return bad_usage("--max-map-size must be at least --map-size%s%s", "", "");
+	if (cfg->metrics_addr != NULL && !os_metrics_check_hostport(cfg->metrics_addr))
+		return bad_usage("bad --metrics-addr '%s': expected HOST:PORT, e.g. 127.0.0.1:9101%s",
+		                 cfg->metrics_addr, "");
 	if (cfg->log_level != NULL && os_log_parse_level(cfg->log_level) < 0)
 		return bad_usage("bad --log-level '%s': expected debug|info|warn|error%s",
 		                 cfg->log_level, "");
@@ -279,6 +287,10 @@ int main(int argc, char **argv)
 		OS_ERROR("msg=\"cannot start writer thread\"");
 		goto out;
 	}
+	if (node_metrics_init(&env) != OSTORE_OK) {
+		OS_ERROR("msg=\"cannot set up metrics\" err=\"%s\"", ostore_strerror(OSTORE_ENOMEM));
+		goto out;
+	}
 	node_server_opts sv = {
 		.url = cfg.listen,
 		.contexts = (unsigned)cfg.contexts,
@@ -290,6 +302,8 @@ int main(int argc, char **argv)
 		OS_ERROR("msg=\"cannot start replicator thread\"");
 		goto out;
 	}
+	if (cfg.metrics_addr != NULL && node_metrics_serve(cfg.metrics_addr) != OSTORE_OK)
+		goto out;
 	OS_INFO("msg=\"started\" id=%u addr=%s data=%s epoch=%llu lsn=%llu sync=%s version=%s",
 	        env.id, cfg.listen, cfg.data, (unsigned long long)node_maps_epoch(env.maps),
 	        (unsigned long long)node_store_lsn(env.store), cfg.no_sync ? "off" : "on",
@@ -307,6 +321,7 @@ int main(int argc, char **argv)
 		OS_WARN("msg=\"replies still in flight at shutdown\" contexts=%u", busy);
 	exit_code = 0;
 out:
+	node_metrics_stop(); /* its collector reads the parts destroyed below */
 	node_replica_destroy(env.replica);
 	node_repl_stop(env.repl); /* answers parked writes while the server still exists */
 	node_server_destroy(srv);
@@ -316,6 +331,7 @@ out:
 	os_map_unref(map);
 	uint64_t lsn = env.store != NULL ? node_store_lsn(env.store) : 0;
 	node_store_close(env.store);
+	node_metrics_fini();
 	if (exit_code == 0)
 		OS_INFO("msg=\"stopped\" id=%u lsn=%llu", env.id, (unsigned long long)lsn);
 	return exit_code;

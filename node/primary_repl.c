@@ -32,6 +32,7 @@
 
 #include "handler.h"
 #include "log.h"
+#include "node_metrics.h"
 #include "replog.h"
 #include "util.h"
 
@@ -114,6 +115,23 @@ uint32_t node_repl_reachable(node_repl *r, const os_map *m, uint32_t shard)
 		return 0;
 	pthread_mutex_lock(&r->mu);
 	uint32_t n = reachable_locked(r, s, os_now_ns());
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+size_t node_repl_peers(node_repl *r, const os_map *m, uint32_t shard,
+                       node_repl_peer_info *out, size_t max)
+{
+	const os_map_shard *s = m != NULL && shard != NODE_NO_SHARD ? os_map_shard_by_id(m, (uint16_t)shard) : NULL;
+	size_t n = 0;
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	for (uint16_t j = 0; j < s->nreplicas && n < max; j++) {
+		const repl_peer *p = &r->peers[s->replicas[j] % OS_MAP_MAX_IDS];
+		out[n++] = (node_repl_peer_info){.node = s->replicas[j], .acked = p->acked,
+		                                 .last_seen_ns = p->last_seen};
+	}
 	pthread_mutex_unlock(&r->mu);
 	return n;
 }
@@ -459,6 +477,8 @@ static void pull_fill(node_env *env, const os_hdr *h, const os_pull_req *q, os_b
 	} else if (st == OSTORE_OK && plsn > 0 && (oldest == 0 || oldest > 1)) {
 		st = OSTORE_ERESEED; /* an empty replica, and the log no longer starts at 1 */
 	}
+	if (st == OSTORE_ERESEED && record)
+		node_metrics_reseed_requested();
 	if (st == OSTORE_ERESEED)
 		OS_INFO("msg=\"replica must re-seed\" replica=%u from_lsn=%llu oldest=%llu lsn=%llu",
 		        q->node_id, (unsigned long long)q->from_lsn, (unsigned long long)oldest,

@@ -125,6 +125,18 @@ uint32_t node_repl_sync_k(node_repl *r, const os_map *m, uint32_t shard);
  *  timeout. */
 uint32_t node_repl_reachable(node_repl *r, const os_map *m, uint32_t shard);
 
+/** What the primary knows of one replica (node_repl_peers). */
+typedef struct node_repl_peer_info {
+	uint16_t node;
+	uint64_t acked;        /* durable applied LSN of its last valid pull */
+	uint64_t last_seen_ns; /* os_now_ns() of that pull, 0 = never */
+} node_repl_peer_info;
+
+/** node_repl_peers - the replicas of @shard in @m (at most @max) with their acks, into
+ *  @out. Returns how many were written (0 when the shard is unknown). For metrics. */
+size_t node_repl_peers(node_repl *r, const os_map *m, uint32_t shard,
+                       node_repl_peer_info *out, size_t max);
+
 /* ---- request handlers (nng callback threads) ---- */
 
 /**

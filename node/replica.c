@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "node_metrics.h"
 #include "repl.h"
 #include "slot.h"
 #include "util.h"
@@ -302,6 +303,7 @@ static bool reseed(node_replica *rp, uint16_t shard, uint64_t cluster_id)
 			node_repl_reset_known(rp->env->repl, hd.snap_lsn);
 			rp->reseeded = true;
 			rp->reseed_lsn = hd.snap_lsn;
+			node_metrics_reseeded();
 			OS_INFO("msg=\"re-seeded\" lsn=%llu epoch=%llu", (unsigned long long)hd.snap_lsn,
 			        (unsigned long long)hd.snap_epoch);
 			break;

@@ -11,6 +11,8 @@
  * decoded items point into it); the writer thread starts the send itself, which nng
  * allows from any thread. `busy` counts contexts between RECV completion and SEND
  * completion, so shutdown can wait for the replies of queued writes to leave.
+ * Every reply is accounted (requests by op and code, latency) just before it is sent,
+ * and the socket's pipe callbacks count open connections (atomics only).
  */
 #include "server.h"
 
@@ -25,6 +27,7 @@
 
 #include "handler.h"
 #include "log.h"
+#include "node_metrics.h"
 #include "util.h"
 
 enum { ST_IDLE, ST_RECV, ST_WAIT, ST_SEND };
@@ -36,6 +39,7 @@ typedef struct sctx {
 	int state;
 	nng_msg *req; /* held in WAIT */
 	node_req r;
+	uint64_t t0;  /* os_now_ns() when the request arrived (metrics) */
 } sctx;
 
 struct node_server {
@@ -56,9 +60,29 @@ static void ctx_recv(sctx *c)
 	nng_ctx_recv(c->ctx, c->aio);
 }
 
+/* Requests and latency by op and result code: per item for DATA (the ops are in c->r.items
+ * when the reply carries per-item results), per frame otherwise. */
+static void ctx_account(sctx *c, const os_buf *b)
+{
+	os_procmetrics *pm = node_metrics_proc();
+	os_hdr h;
+	const uint8_t *body;
+	size_t blen;
+	if (pm == NULL || os_hdr_get(b->data, b->len, &h, &body, &blen) != OSTORE_OK)
+		return;
+	uint64_t dur = os_now_ns() - c->t0;
+	uint8_t kind = h.kind & (uint8_t)~OS_REPLY_BIT;
+	if (kind == OS_KIND_DATA && h.status == OSTORE_OK && h.count > 0 &&
+	    h.count <= c->r.items_cap)
+		os_procmetrics_data_reply(pm, c->r.items, h.count, b->data, b->len, dur);
+	else
+		os_procmetrics_frame(pm, os_mop_of_kind(kind), h.status, dur);
+}
+
 /* Sends @b as the reply (copied into a new message). Any thread. */
 static void ctx_send(sctx *c, const os_buf *b)
 {
+	ctx_account(c, b);
 	nng_msg *m = NULL;
 	if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, b->data, b->len) != 0) {
 		OS_ERROR("msg=\"cannot allocate reply\" len=%zu", b->len);
@@ -105,6 +129,7 @@ static void ctx_cb(void *arg)
 			return;
 		}
 		atomic_fetch_add(&s->busy, 1);
+		c->t0 = os_now_ns();
 		c->req = nng_aio_get_msg(c->aio);
 		/* WAIT before handing over: the writer may answer (and move the state to SEND)
 		 * before node_handle even returns; nothing of c is touched after that. */
@@ -177,6 +202,9 @@ int node_server_create(node_env *env, const node_server_opts *o, node_server **o
 		}
 		s->nctx++;
 	}
+	if (node_metrics_proc() != NULL &&
+	    os_procmetrics_watch_socket(node_metrics_proc(), s->sock) != OSTORE_OK)
+		OS_WARN("msg=\"cannot count connections\"");
 	/* The listener inherits the socket's NNG_OPT_RECVMAXSZ set above. */
 	if ((rv = nng_listener_create(&s->listener, s->sock, o->url)) != 0 ||
 	    (rv = nng_listener_start(s->listener, 0)) != 0) {

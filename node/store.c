@@ -515,3 +515,20 @@ int node_store_grow(node_store *st)
 	        (unsigned long long)next);
 	return OSTORE_OK;
 }
+
+/* mdb_reader_list calls back once per line: a header, then one line per slot in use. */
+static int count_reader_line(const char *msg, void *ctx)
+{
+	(void)msg;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+void node_store_readers(node_store *st, unsigned *used, unsigned *max)
+{
+	unsigned lines = 0, m = 0;
+	mdb_reader_list(st->env, count_reader_line, &lines);
+	mdb_env_get_maxreaders(st->env, &m);
+	*used = lines > 0 ? lines - 1 : 0; /* no header line when the table is empty */
+	*max = m;
+}

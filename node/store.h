@@ -131,6 +131,10 @@ int node_store_scan(node_store *st, MDB_txn *txn, uint16_t slot_begin, const uin
  *  OSTORE_ESTORAGE. */
 int node_store_stats_get(node_store *st, MDB_txn *txn, node_store_stats *out);
 
+/** node_store_readers - LMDB reader slots in use now (*@used) and available (*@max);
+ *  0 when LMDB cannot tell. For metrics; any thread. Cannot fail. */
+void node_store_readers(node_store *st, unsigned *used, unsigned *max);
+
 /* ---- writer thread only ---- */
 
 /** node_store_write_begin - begin the write transaction. OSTORE_OK or OSTORE_ESTORAGE. */

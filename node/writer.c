@@ -32,9 +32,11 @@
 
 #include "dedup.h"
 #include "log.h"
+#include "node_metrics.h"
 #include "repl.h"
 #include "replog.h"
 #include "slot.h"
+#include "util.h"
 
 /* Pending request IDs of the running batch: open addressing, rebuilt per attempt. */
 typedef struct pend_entry {
@@ -295,10 +297,13 @@ static int data_attempt(node_writer *w, node_job *batch, size_t nitems, const os
 		w->epoch = epoch0; /* nothing written: the stamp of the last entry stays */
 	if (rc == OSTORE_OK && w->lsn != lsn0)
 		rc = trim_log(w, txn);
+	uint64_t t0 = os_now_ns();
 	if (rc == OSTORE_OK)
 		rc = node_store_commit(w->env->store, txn, w->lsn, w->epoch);
 	else
 		node_store_abort(w->env->store, txn);
+	if (rc == OSTORE_OK)
+		node_metrics_commit(nitems, os_now_ns() - t0);
 	if (rc != OSTORE_OK) {
 		w->lsn = lsn0;
 		w->epoch = epoch0;
@@ -323,8 +328,10 @@ static void run_data_batch(node_writer *w, node_job *batch, size_t nitems)
 		if (rc != OSTORE_OK)
 			break;
 	}
-	if (rc != OSTORE_OK)
+	if (rc != OSTORE_OK) {
+		node_metrics_commit_failed();
 		OS_ERROR("msg=\"write batch failed\" items=%zu err=\"%s\"", nitems, ostore_strerror(rc));
+	}
 	else
 		OS_DEBUG("msg=\"batch committed\" items=%zu lsn=%llu", nitems,
 		         (unsigned long long)w->lsn);
@@ -484,10 +491,13 @@ static void run_replica_job(node_writer *w, node_job *job)
 		if (rc != OSTORE_OK)
 			break;
 		rc = job->kind == NODE_JOB_REPL ? repl_apply(w, txn, job) : snap_apply(w, txn, job);
+		uint64_t t0 = os_now_ns();
 		if (rc == OSTORE_OK)
 			rc = node_store_commit(w->env->store, txn, w->lsn, w->epoch);
 		else
 			node_store_abort(w->env->store, txn);
+		if (rc == OSTORE_OK) /* a replica's group commit: the pulled entries */
+			node_metrics_commit(job->nentries, os_now_ns() - t0);
 		if (rc != OSTORE_OK) {
 			w->lsn = lsn0;
 			w->epoch = epoch0;

@@ -40,8 +40,10 @@
 
 #include "frame.h"
 #include "log.h"
+#include "rt_metrics.h"
 #include "server.h"
 #include "slot.h"
+#include "util.h"
 
 #define DATA_MAX_ROUNDS 3
 
@@ -120,6 +122,11 @@ static void finish(dreq *d)
 		reply = rt_msg_from_buf(&b);
 	}
 	os_buf_fini(&b);
+	os_procmetrics *pm = rt_metrics_proc();
+	if (pm != NULL) {
+		os_procmetrics_items(pm, d->items, d->res, d->n, os_now_ns() - r->t0_ns);
+		r->counted = true;
+	}
 	dreq_free(d);
 	rt_req_reply(r, reply);
 }
@@ -213,6 +220,7 @@ static void round_end(dreq *d)
 	int newer = atomic_load(&d->newer_node);
 	rt_maps *maps = d->r->env->maps;
 	if (nt > 0 && moved >= 0 && d->round < DATA_MAX_ROUNDS) {
+		rt_metrics_moved(nt);
 		d->ntodo = nt;
 		d->round++;
 		OS_DEBUG("msg=\"items moved, refreshing map\" node=%d items=%u round=%d", moved, nt,

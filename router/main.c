@@ -3,7 +3,8 @@
  *
  *   parse options ─▶ map from --map FILE, or MAP_GET from the --seed nodes (retry with
  *   backoff) ─▶ node connections (nodes.c) + map holder (mapstate.c) ─▶ REP server
- *   (server.c) ─▶ wait for SIGINT/SIGTERM ─▶ close server, nodes; free; exit 0
+ *   (server.c) ─▶ /metrics (--metrics-addr, rt_metrics.c) ─▶ wait for SIGINT/SIGTERM ─▶
+ *   close server, nodes; free; exit 0
  *
  * Design: SIGINT and SIGTERM are blocked before any thread exists (nng's threads inherit
  * the mask) and taken synchronously with sigtimedwait() by the main thread, which is the
@@ -25,8 +26,10 @@
 #include "log.h"
 #include "map.h"
 #include "mapstate.h"
+#include "metrics.h"
 #include "nodes.h"
 #include "ostore_version.h"
+#include "rt_metrics.h"
 #include "server.h"
 #include "util.h"
 
@@ -42,6 +45,7 @@ typedef struct rt_opts {
 	uint64_t contexts;
 	uint64_t max_value;
 	int log_level;
+	const char *metrics_addr;
 } rt_opts;
 
 static void usage(FILE *f)
@@ -49,7 +53,8 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: orderstore-router --listen URL (--map FILE | --seed NODE_URL [--seed ...])\n"
 	        "                         [--timeout-ms MS] [--contexts N] [--max-value BYTES]\n"
-	        "                         [--log-level debug|info|warn|error] [--help] [--version]\n"
+	        "                         [--log-level debug|info|warn|error] [--metrics-addr HOST:PORT]\n"
+	        "                         [--help] [--version]\n"
 	        "\n"
 	        "  --listen URL        nng URL clients connect to (e.g. tcp://127.0.0.1:7100)\n"
 	        "  --map FILE          cluster map (JSON) to start from\n"
@@ -57,7 +62,8 @@ static void usage(FILE *f)
 	        "  --timeout-ms MS     timeout of each call forwarded to a node (default 2000)\n"
 	        "  --contexts N        client requests served at once (default 128, 1..4096)\n"
 	        "  --max-value BYTES   largest value accepted (default %u, at most %u)\n"
-	        "  --log-level L       debug, info, warn or error (default info)\n",
+	        "  --log-level L       debug, info, warn or error (default info)\n"
+	        "  --metrics-addr H:P  serve Prometheus metrics at http://H:P/metrics (default off)\n",
 	        MAX_SEEDS, OSTORE_DEFAULT_MAX_VALUE, OSTORE_MAX_VALUE_LIMIT);
 }
 
@@ -91,6 +97,7 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 		{"contexts", required_argument, NULL, 'c'},
 		{"max-value", required_argument, NULL, 'v'},
 		{"log-level", required_argument, NULL, 'L'},
+		{"metrics-addr", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -130,6 +137,12 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 			if ((o->log_level = os_log_parse_level(optarg)) < 0)
 				return bad_usage("--log-level: expected debug, info, warn or error, got '%s'",
 				                 optarg);
+			break;
+		case 'M':
+			if (!os_metrics_check_hostport(optarg))
+				return bad_usage("--metrics-addr: expected HOST:PORT, e.g. 127.0.0.1:9100, got '%s'",
+				                 optarg);
+			o->metrics_addr = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -290,6 +303,11 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	if (rt_metrics_init(maps) != OSTORE_OK) {
+		OS_ERROR("msg=\"cannot set up metrics: out of memory\"");
+		rc = 1;
+		goto out;
+	}
 	if (map == NULL) {
 		map = map_from_seeds(&o, &stop, &rc);
 		if (map == NULL)
@@ -310,6 +328,11 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	if (o.metrics_addr != NULL && rt_metrics_serve(o.metrics_addr) != OSTORE_OK) {
+		fprintf(stderr, "orderstore-router: cannot serve metrics on %s\n", o.metrics_addr);
+		rc = 1;
+		goto out;
+	}
 	OS_INFO("msg=\"router started\" version=%s epoch=%llu timeout_ms=%u", OSTORE_VERSION,
 	        (unsigned long long)rt_maps_epoch(maps), (unsigned)o.timeout_ms);
 	int sig;
@@ -318,6 +341,7 @@ int main(int argc, char **argv)
 	OS_INFO("msg=\"stopping\" signal=%d", sig);
 	rc = 0;
 out:
+	rt_metrics_stop(); /* its collector reads the map holder */
 	if (srv != NULL)
 		rt_server_close(srv);
 	if (nodes != NULL)
@@ -327,6 +351,7 @@ out:
 	rt_nodes_destroy(nodes);
 	rt_readsel_destroy(reads);
 	os_map_unref(map);
+	rt_metrics_fini();
 	if (rc == 0)
 		OS_INFO("msg=\"stopped\"");
 	return rc;

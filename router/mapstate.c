@@ -30,6 +30,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "rt_metrics.h"
 #include "wire.h"
 
 struct rt_maps {
@@ -96,6 +97,7 @@ int rt_maps_install(rt_maps *ms, os_map *m)
 	/* Under the lock, so the node table follows the maps in install order. */
 	rt_nodes_sync(ms->nodes, m);
 	pthread_mutex_unlock(&ms->mtx);
+	rt_metrics_map_installed();
 	OS_INFO("msg=\"cluster map installed\" old_epoch=%llu epoch=%llu shards=%u nodes=%u",
 	        (unsigned long long)(old != NULL ? old->epoch : 0), (unsigned long long)m->epoch,
 	        m->nshards, m->nnodes);
@@ -156,6 +158,7 @@ int rt_maps_fetch(rt_maps *ms, uint16_t node_id, rt_fetch_fn done, void *arg)
 		goto fail;
 	*op = (fetch_op){.ms = ms, .done = done, .arg = arg, .node = node_id};
 	OS_DEBUG("msg=\"fetching map\" node=%u", node_id);
+	rt_metrics_map_fetch();
 	if ((st = rt_call_start(ms->nodes, node_id, msg, fetch_done, op)) != OSTORE_OK)
 		goto fail;
 	os_buf_fini(&b);

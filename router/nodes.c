@@ -23,6 +23,7 @@
  *    is closed (ending its calls with OSTORE_EUNAVAIL) and the record is kept until
  *    rt_nodes_destroy(), so a callback never sees freed memory. Address changes are rare
  *    (operator actions), so the kept records stay few.
+ *  - Metrics: a call counts as in flight from its send to its completion (rt_metrics.h).
  *  - One mutex (ns->mtx) guards the table, the pools and the queues; it is held only for
  *    list operations, never across an nng call that can wait.
  */
@@ -37,6 +38,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "rt_metrics.h"
 #include "util.h"
 #include "wire.h"
 
@@ -169,6 +171,7 @@ static void call_launch(rt_call *c)
 	uint32_t timeout_ms = call_timeout_ms(ns, c->req);
 	c->deadline_ns = os_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	c->phase = PH_SEND;
+	rt_metrics_call_start(c->node->id);
 	nng_aio_set_msg(c->aio, c->req);
 	c->req = NULL;
 	nng_aio_set_timeout(c->aio, (nng_duration)timeout_ms);
@@ -195,6 +198,7 @@ static void call_cb(void *arg)
 			nng_aio_set_msg(c->aio, NULL);
 			if (m != NULL)
 				nng_msg_free(m);
+			rt_metrics_call_end(c->node->id, rv);
 			call_finish(c, rv == NNG_ENOMEM ? OSTORE_ENOMEM : OSTORE_EUNAVAIL, NULL);
 			return;
 		}
@@ -207,6 +211,7 @@ static void call_cb(void *arg)
 		nng_ctx_recv(c->ctx, c->aio);
 		return;
 	}
+	rt_metrics_call_end(c->node->id, rv);
 	if (rv != 0) {
 		call_finish(c, rv == NNG_ENOMEM ? OSTORE_ENOMEM : OSTORE_EUNAVAIL, NULL);
 		return;

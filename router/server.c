@@ -25,6 +25,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "rt_metrics.h"
 #include "util.h"
 
 enum { SC_IDLE, SC_RECV, SC_WORK, SC_SEND };
@@ -68,6 +69,15 @@ os_hdr rt_reply_hdr(const rt_req *r, uint16_t status, uint16_t count)
 void rt_req_reply(rt_req *r, nng_msg *reply)
 {
 	sctx *c = r->owner;
+	os_procmetrics *pm = rt_metrics_proc();
+	if (pm != NULL && !r->counted) {
+		/* Frames not accounted per item: status of the reply frame, ENOMEM without one. */
+		uint16_t st = OSTORE_ENOMEM;
+		if (reply != NULL && nng_msg_len(reply) >= OS_HDR_SIZE)
+			st = os_ld16((const uint8_t *)nng_msg_body(reply) + 4);
+		os_procmetrics_frame(pm, os_mop_of_kind(r->hdr.kind), st, os_now_ns() - r->t0_ns);
+	}
+	r->counted = true;
 	if (reply == NULL) {
 		os_hdr h = rt_reply_hdr(r, OSTORE_ENOMEM, 0);
 		reply = rt_msg_frame(&h, NULL, 0);
@@ -130,6 +140,8 @@ static void dispatch(sctx *c)
 	size_t len = nng_msg_len(c->msg);
 	r->env = c->srv->env;
 	r->owner = c;
+	r->t0_ns = os_now_ns();
+	r->counted = false;
 	int st = os_hdr_get(p, len, &r->hdr, &r->body, &r->body_len);
 	if (st != OSTORE_OK) {
 		/* Echo what can be read of the broken header: its kind and client ID. */
@@ -240,6 +252,8 @@ int rt_server_create(const rt_server_opts *opts, const rt_env *env, rt_server **
 		if ((rv = nng_ctx_open(&c->ctx, s->sock)) != 0)
 			goto fail;
 	}
+	if (rt_metrics_proc() != NULL && os_procmetrics_watch_socket(rt_metrics_proc(), s->sock) != OSTORE_OK)
+		OS_WARN("msg=\"cannot count connections\"");
 	if ((rv = nng_listen(s->sock, opts->listen, NULL, 0)) != 0) {
 		OS_ERROR("msg=\"cannot listen\" addr=%s err=\"%s\"", opts->listen, nng_strerror(rv));
 		nng_close(s->sock);

@@ -5,6 +5,7 @@
 #ifndef RT_SERVER_H
 #define RT_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,8 @@ typedef struct rt_req {
 	const uint8_t *body;
 	size_t body_len;
 	void *owner; /* the server context; private to server.c */
+	uint64_t t0_ns; /* os_now_ns() when the request arrived (metrics) */
+	bool counted;   /* a handler accounted it already (DATA: per item, data.c) */
 } rt_req;
 
 /**

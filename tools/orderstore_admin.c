@@ -1,5 +1,6 @@
 /*
- * orderstore_admin.c - replication administration: `failover`, `status`, `verify`.
+ * orderstore_admin.c - replication administration: `failover`, `verify` (`status` is
+ * orderstore_status.c).
  *
  * All three start from the newest cluster map (cli_find_map: routers, DIR/map.json, then
  * the nodes) and talk to the nodes directly over nng (orderstore_rpc.c):
@@ -12,7 +13,6 @@
  *     primary, once it sees map', refuses writes with OSTORE_ENOTPRIMARY) and router
  *     ─▶ DIR/map.json (with --dir)
  *
- *   status   STATS per node: role, applied LSN, lag = newest LSN of the shard − applied
  *   verify   CHECKSUM pages of 512 slots from every node of a shard; a page is compared
  *            when all nodes answered it at the same applied LSN (retried while writes
  *            move the LSNs, up to --wait-ms); slots whose (orders, checksum) differ from
@@ -117,7 +117,7 @@ static const char kFailoverHelp[] =
 	"\nCommon options:\n" CLI_COMMON_HELP
 	"Exit status: 0 done, 1 refused or failed, 2 usage, 3 no replica (or no map) reachable.\n";
 
-enum { OPT_SHARD = CLI_OPT_FIRST_LOCAL + 200, OPT_TO, OPT_FORCE, OPT_JSON, OPT_VWAIT };
+enum { OPT_SHARD = CLI_OPT_FIRST_LOCAL + 200, OPT_TO, OPT_FORCE, OPT_VWAIT };
 
 /* The next map: epoch + 1, @to primary of @shard, the old primary a replica. */
 static os_map *next_map(const os_map *m, uint16_t shard, uint16_t to)
@@ -358,161 +358,6 @@ out:
 	os_map_unref(n);
 	os_map_unref(m);
 	return result;
-}
-
-/* ---- status ------------------------------------------------------------------------ */
-
-static const char kStatusHelp[] =
-	"usage: orderstore status [--json] [common options]\n"
-	"Per shard, the primary and the replicas of the newest cluster map: address, role\n"
-	"(as the node reports it; the map's role in brackets when they differ), whether it\n"
-	"answers, its applied LSN and its lag (newest LSN of the shard - applied LSN); then\n"
-	"every router and its map epoch. --json prints\n"
-	"  {\"epoch\": E, \"shards\": [{\"id\": 0, \"slots\": S, \"primary_lsn\": L, \"nodes\":\n"
-	"   [{\"id\": 0, \"addr\": \"...\", \"map_role\": \"primary\", \"role\": \"primary\",\n"
-	"   \"reachable\": true, \"lsn\": L, \"lag\": 0, \"epoch\": E, ...}]}], \"routers\": [...],\n"
-	"   \"ok\": true}\n"
-	"\nOptions:\n"
-	"  --json             machine-readable output\n"
-	"\nCommon options:\n" CLI_COMMON_HELP
-	"Exit status: 0 every node and router answers, 1 something is unreachable, 2 usage,\n"
-	"3 no cluster map could be found.\n";
-
-int cli_cmd_status(cli_ctx *ctx, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{"json", no_argument, NULL, OPT_JSON}, CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-	const char *cmd = "status";
-	bool json = false;
-	int c, rc;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		if (c == OPT_JSON) {
-			json = true;
-		} else if (c == CLI_OPT_HELP) {
-			fputs(kStatusHelp, stdout);
-			return CLI_EXIT_OK;
-		} else if (c == ':' || c == '?') {
-			return cli_getopt_fail(cmd, c, argv);
-		} else if (cli_common_opt(ctx, cmd, c, optarg) != 0) {
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	uint32_t tmo = probe_ms(ctx);
-	os_map *m = NULL;
-	if ((rc = cli_find_map(ctx, cmd, tmo, &m)) != 0)
-		return rc;
-	json_t *root = json_object(), *jshards = json_array(), *jrouters = json_array();
-	size_t bad = 0;
-	if (!json)
-		printf("cluster map epoch %" PRIu64 ", %u shard%s, %u node%s\n", m->epoch, m->nshards,
-		       m->nshards == 1 ? "" : "s", m->nnodes, m->nnodes == 1 ? "" : "s");
-	for (uint16_t s = 0; s < m->nshards; s++) {
-		const os_map_shard *sh = &m->shards[s];
-		probe pr[1 + OS_MAP_MAX_REPLICAS];
-		size_t np = probe_shard(m, sh, tmo, pr);
-		uint64_t top = 0; /* newest LSN of the shard known to anyone who answered */
-		for (size_t i = 0; i < np; i++) {
-			if (pr[i].st != OSTORE_OK)
-				continue;
-			if (pr[i].e.lsn > top)
-				top = pr[i].e.lsn;
-			if (pr[i].e.primary_lsn > top)
-				top = pr[i].e.primary_lsn;
-		}
-		json_t *js = json_pack("{s:i, s:i, s:I}", "id", sh->id, "slots",
-		                       (int)os_map_slot_count(m, sh->id), "primary_lsn", (json_int_t)top);
-		json_t *jn = json_array();
-		if (!json)
-			printf("shard %u (%u slots, newest lsn %" PRIu64 ")\n", sh->id,
-			       os_map_slot_count(m, sh->id), top);
-		for (size_t i = 0; i < np; i++) {
-			const probe *p = &pr[i];
-			const char *mrole = p->is_primary ? "primary" : "replica";
-			bool ok = p->st == OSTORE_OK;
-			bad += !ok;
-			uint64_t lag = ok && top > p->e.lsn ? top - p->e.lsn : 0;
-			json_t *o = json_pack("{s:i, s:s, s:s, s:b}", "id", p->id, "addr", p->addr,
-			                      "map_role", mrole, "reachable", ok);
-			if (ok) {
-				json_object_set_new(o, "role", json_string(role_name(p->e.role)));
-				json_object_set_new(o, "lsn", json_integer((json_int_t)p->e.lsn));
-				json_object_set_new(o, "lag", json_integer((json_int_t)lag));
-				json_object_set_new(o, "epoch", json_integer((json_int_t)p->epoch));
-				json_object_set_new(o, "orders", json_integer((json_int_t)p->e.orders));
-				if (p->is_primary)
-					json_object_set_new(o, "connected_replicas",
-					                    json_integer((json_int_t)p->e.replicas));
-			} else {
-				json_object_set_new(o, "error", json_string(ostore_status_name(p->st)));
-			}
-			json_array_append_new(jn, o);
-			if (json)
-				continue;
-			char role[40];
-			if (!ok)
-				cli_fmt(role, sizeof(role), "%s", mrole);
-			else if (strcmp(role_name(p->e.role), mrole) != 0)
-				cli_fmt(role, sizeof(role), "%s [map: %s]", role_name(p->e.role), mrole);
-			else
-				cli_fmt(role, sizeof(role), "%s", mrole);
-			if (!ok) {
-				printf("  node %-4u %-26s %-22s unreachable (%s)\n", p->id, p->addr, role,
-				       ostore_strerror(p->st));
-				continue;
-			}
-			printf("  node %-4u %-26s %-22s up  lsn %-10" PRIu64 " lag %-8" PRIu64, p->id,
-			       p->addr, role, p->e.lsn, lag);
-			if (p->is_primary)
-				printf(" replicas connected %u", p->e.replicas);
-			if (p->epoch != m->epoch)
-				printf(" (node's map epoch %" PRIu64 ")", p->epoch);
-			printf("\n");
-		}
-		json_object_set_new(js, "nodes", jn);
-		json_array_append_new(jshards, js);
-	}
-	if (!json && ctx->nrouters > 0)
-		printf("routers\n");
-	for (size_t i = 0; i < ctx->nrouters; i++) {
-		os_map *rm = NULL;
-		int st = cli_map_get(ctx->routers[i], tmo, &rm);
-		bool ok = st == OSTORE_OK || st == OSTORE_ENOMAP;
-		bad += !ok;
-		json_t *o = json_pack("{s:s, s:b}", "addr", ctx->routers[i], "reachable", ok);
-		if (rm != NULL)
-			json_object_set_new(o, "epoch", json_integer((json_int_t)rm->epoch));
-		json_array_append_new(jrouters, o);
-		if (!json) {
-			if (rm != NULL)
-				printf("  %-36s up  map epoch %" PRIu64 "%s\n", ctx->routers[i], rm->epoch,
-				       rm->epoch < m->epoch ? " (behind)" : "");
-			else
-				printf("  %-36s %s\n", ctx->routers[i], ok ? "up, no map" : "unreachable");
-		}
-		os_map_unref(rm);
-	}
-	if (json) {
-		json_object_set_new(root, "epoch", json_integer((json_int_t)m->epoch));
-		json_object_set_new(root, "shards", jshards);
-		json_object_set_new(root, "routers", jrouters);
-		json_object_set_new(root, "ok", json_boolean(bad == 0));
-		char *text = json_dumps(root, JSON_COMPACT);
-		if (text != NULL)
-			puts(text);
-		free(text);
-	} else {
-		json_decref(jshards);
-		json_decref(jrouters);
-		if (bad)
-			cli_err("status: %zu process%s unreachable", bad, bad == 1 ? " is" : "es are");
-	}
-	json_decref(root);
-	fflush(stdout);
-	os_map_unref(m);
-	return bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
 /* ---- verify ------------------------------------------------------------------------ */

@@ -215,6 +215,20 @@ int cli_find_bin(const char *env, const char *file, const char *subdir, char *ou
  *  errors included). */
 pid_t cli_spawn_detached(const char *const argv[], const char *log);
 
+/* ---- metrics addresses of a local cluster (orderstore_metrics.c) ---- */
+
+/** Default distance between a process's data port and its metrics port (`local up`). */
+#define CLI_METRICS_DEFAULT_OFFSET 100u
+/** cli_metrics_offset - K of DIR/metrics.json; 0 when absent/unreadable (no metrics). */
+uint32_t cli_metrics_offset(const char *dir);
+/** cli_metrics_save - write DIR/metrics.json with @offset. Returns 0 or an errno value. */
+int cli_metrics_save(const char *dir, uint32_t offset);
+/** cli_metrics_hostport - "HOST:(PORT + @offset)" of the tcp:// URL @url into @out.
+ *  Returns 0, or -1 (no offset, not tcp://HOST:PORT, port past 65535). */
+int cli_metrics_hostport(const char *url, uint32_t offset, char *out, size_t len);
+/** cli_metrics_url - "http://HOST:(PORT + @offset)/metrics" of @url; 0 or -1 as above. */
+int cli_metrics_url(const char *url, uint32_t offset, char *out, size_t len);
+
 /* Subcommands. */
 int cli_cmd_local(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_put(cli_ctx *ctx, int argc, char **argv);

@@ -423,6 +423,11 @@ int cli_local_start(cli_ctx *ctx, int argc, char **argv)
 	args[a++] = mn->addr;
 	args[a++] = "--map";
 	args[a++] = mapfile;
+	char maddr[300];
+	if (cli_metrics_hostport(mn->addr, cli_metrics_offset(dir), maddr, sizeof(maddr)) == 0) {
+		args[a++] = "--metrics-addr";
+		args[a++] = maddr;
+	}
 	if (cli_local_node_args(dir, args, &a) != 0)
 		goto out;
 	args[a] = NULL;

@@ -256,6 +256,8 @@ static const char kUpHelp[] =
 	"  --no-sync          nodes skip fsync (throwaway data, faster)\n"
 	"  --wait-ms MS       how long to wait for the cluster to answer (default 15000)\n"
 	"  --log-level L      log level of the started processes (debug|info|warn|error)\n"
+	"  --metrics-offset K every process serves /metrics on its port + K (default 100,\n"
+	"                     0 = off); kept in DIR/metrics.json for 'status' and restarts\n"
 	"  --help             this text\n"
 	"Node options given here are kept in DIR/local.json for restarts and 'local start'.\n"
 	"Binaries: $ORDERSTORE_NODE_BIN / $ORDERSTORE_ROUTER_BIN, else orderstore-node and\n"
@@ -264,13 +266,13 @@ static const char kUpHelp[] =
 	"a cluster directory).\n";
 
 enum { OPT_SHARDS = CLI_OPT_FIRST_LOCAL, OPT_BASE_PORT, OPT_NO_SYNC, OPT_WAIT, OPT_REPLICAS,
-       OPT_SYNC_REPLICAS, OPT_RETAIN };
+       OPT_SYNC_REPLICAS, OPT_RETAIN, OPT_METRICS };
 
 /* The options of `local up` after parsing. */
 typedef struct up_opts {
-	uint32_t shards, base, wait_ms, replicas, sync_k;
+	uint32_t shards, base, wait_ms, replicas, sync_k, metrics; /* metrics: port offset */
 	uint64_t retain;
-	bool no_sync, base_given, replicas_given, sync_given;
+	bool no_sync, base_given, replicas_given, sync_given, metrics_given;
 } up_opts;
 
 /* Returns -1 to go on, else the exit status. */
@@ -284,6 +286,7 @@ static int up_parse(cli_ctx *ctx, int argc, char **argv, up_opts *o)
 		{"replicas", required_argument, NULL, OPT_REPLICAS},
 		{"sync-replicas", required_argument, NULL, OPT_SYNC_REPLICAS},
 		{"log-retain-entries", required_argument, NULL, OPT_RETAIN},
+		{"metrics-offset", required_argument, NULL, OPT_METRICS},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
@@ -327,6 +330,11 @@ static int up_parse(cli_ctx *ctx, int argc, char **argv, up_opts *o)
 			                        &v)) != 0)
 				return rc;
 			o->retain = v;
+			break;
+		case OPT_METRICS:
+			if ((rc = cli_parse_u32(cmd, "--metrics-offset", optarg, 0, 60000, &o->metrics)) != 0)
+				return rc;
+			o->metrics_given = true;
 			break;
 		case CLI_OPT_HELP:
 			fputs(kUpHelp, stdout);
@@ -385,6 +393,11 @@ static int up_spawn(cli_ctx *ctx, local_cluster *lc, size_t i, const os_map *m,
 	args[a++] = lc->map_path;
 	if (!is_router && cli_local_node_args(lc->dir, args, &a) != 0)
 		return -1;
+	char maddr[300];
+	if (cli_metrics_hostport(p->addr, cli_metrics_offset(lc->dir), maddr, sizeof(maddr)) == 0) {
+		args[a++] = "--metrics-addr";
+		args[a++] = maddr;
+	}
 	if (is_router && ctx->log_level_str != NULL) {
 		args[a++] = "--log-level";
 		args[a++] = ctx->log_level_str;
@@ -575,8 +588,24 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		goto out_rc;
 	}
 
+	/* Metrics ports: data port + K (DIR/metrics.json, written before anything starts). */
+	uint32_t moff = partial ? cli_metrics_offset(lc->dir)
+	                : o.metrics_given || !restart ? (o.metrics_given ? o.metrics : CLI_METRICS_DEFAULT_OFFSET)
+	                : cli_metrics_offset(lc->dir);
+	if (!partial && (err = cli_metrics_save(lc->dir, moff)) != 0) {
+		cli_err("%s: cannot write %s/metrics.json: %s", cmd, lc->dir, strerror(err));
+		goto out;
+	}
 	/* Every port to be used must be free before anything starts. */
 	for (size_t i = 0; i < lc->nprocs; i++) {
+		char murl[300];
+		if (!lc->procs[i].running && moff != 0 &&
+		    cli_metrics_hostport(lc->procs[i].addr, moff, murl + 6, sizeof(murl) - 6) == 0 &&
+		    !cli_port_free(memcpy(murl, "tcp://", 6))) {
+			cli_err("%s: metrics port of %s (%s) is in use; choose another --metrics-offset "
+			        "or --base-port", cmd, lc->procs[i].name, murl);
+			goto out;
+		}
 		if (!lc->procs[i].running && !cli_port_free(lc->procs[i].addr)) {
 			char host[256];
 			cli_err("%s: port %d (%s, %s) is already in use; %s", cmd,
@@ -652,6 +681,9 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		printf("%s %u-shard cluster in %s: router %s, nodes %s..%s\n",
 		       restart ? "restarted" : "started", m->nshards, lc->dir, router_addr,
 		       lc->procs[0].addr, lc->procs[lc->nprocs - 2].addr);
+	if (moff != 0)
+		printf("metrics: http://127.0.0.1:<port + %u>/metrics of every process (DIR/metrics.json)\n",
+		       moff);
 	result = CLI_EXIT_OK;
 	goto out;
 fail:

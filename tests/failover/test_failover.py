@@ -89,7 +89,7 @@ def port_free(port):
 def free_base(n):
     for _ in range(500):
         base = random.randrange(20000, 60000 - n)
-        if all(port_free(base + i) for i in range(n)):
+        if all(port_free(base + i) and port_free(base + 100 + i) for i in range(n)):  # + metrics ports
             return base
     raise RuntimeError("no free port range")
 
@@ -183,8 +183,8 @@ def status_json(d):
 
 def node_entry(st, node):
     for sh in st.get("shards", []):
-        for n in sh["nodes"]:
-            if n["id"] == node:
+        for n in ([sh["primary"]] if sh.get("primary") else []) + sh.get("replicas", []):
+            if n["node"] == node:
                 return n
     return {}
 
@@ -372,8 +372,8 @@ def main():
         w.wait_acked(30)
         expect(["local", "kill", "--dir", d, 3], 0, "kill replica node 3", has="replica of shard 1")
         rc, st = status_json(d)
-        check(rc == 1 and node_entry(st, 3).get("reachable") is False,
-              "status: exit 1 and node 3 unreachable", repr(st)[:400])
+        check(rc == 1 and node_entry(st, 3).get("healthy") is False,
+              "status: exit 1 and node 3 unhealthy", repr(st)[:400])
         time.sleep(1.5)
         expect(["local", "start", "--dir", d, 3], 0, "local start node 3", has="replica of shard 1")
         n0 = w.count()

@@ -1,0 +1,229 @@
+/*
+ * procmetrics.c - request, connection and process metrics shared by node and router.
+ *
+ * Accounting a frame costs one counter add per run of equal (op, code) items and one
+ * histogram observation per op present in the frame (os_metric_observe with a count),
+ * so a 100-item batch of PUTs is two or three atomic adds, not two hundred.
+ */
+#include "procmetrics.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <orderstore.h>
+
+#include "ostore_version.h"
+#include "util.h"
+
+const char *const os_mop_names[OS_MOP_COUNT] = {
+#define OS_MOP_NAME(e, s) [OS_MOP_##e] = s,
+	OS_MOP_TABLE(OS_MOP_NAME)
+#undef OS_MOP_NAME
+};
+
+/* Status names without "OSTORE_", then "UNKNOWN" for anything else. */
+#define CODE_UNKNOWN OSTORE_STATUS_COUNT
+static const char *const code_names[OSTORE_STATUS_COUNT + 1] = {
+#define CODE_NAME(name, code, text) [code] = &#name[7],
+	OSTORE_STATUS_TABLE(CODE_NAME)
+#undef CODE_NAME
+	[CODE_UNKNOWN] = "UNKNOWN",
+};
+
+/* Request latency buckets, seconds: 50 µs .. 10 s. */
+static const double duration_buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                          0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                          0.5,     1,      2.5,     5,      10};
+static const char *const version_values[] = {OSTORE_VERSION};
+
+#define NSEC 1e-9
+
+static const os_metric_def defs[] = {
+	{.name = "orderstore_requests_total",
+	 .help = "Requests answered, by operation and result code (DATA frames: one per item).",
+	 .type = OS_METRIC_COUNTER,
+	 .labels = {{"op", os_mop_names, OS_MOP_COUNT}, {"code", code_names, OSTORE_STATUS_COUNT + 1}},
+	 .sparse = true},
+	{.name = "orderstore_request_duration_seconds",
+	 .help = "Time from receiving a request frame to handing its reply to the transport, "
+	         "by operation (DATA frames: one observation per item).",
+	 .type = OS_METRIC_HISTOGRAM,
+	 .labels = {{"op", os_mop_names, OS_MOP_COUNT}},
+	 .scale = NSEC,
+	 .buckets = duration_buckets,
+	 .nbuckets = sizeof(duration_buckets) / sizeof(duration_buckets[0]),
+	 .sparse = true},
+	{.name = "orderstore_open_connections",
+	 .help = "Connections (nng pipes) open on the serving socket.",
+	 .type = OS_METRIC_GAUGE},
+	{.name = "orderstore_connections_total",
+	 .help = "Connections (nng pipes) accepted on the serving socket.",
+	 .type = OS_METRIC_COUNTER},
+	{.name = "orderstore_uptime_seconds",
+	 .help = "Seconds since the process started.",
+	 .type = OS_METRIC_GAUGE,
+	 .scale = NSEC},
+	{.name = "orderstore_process_start_time_seconds",
+	 .help = "Start time of the process since the Unix epoch, seconds.",
+	 .type = OS_METRIC_GAUGE},
+	{.name = "orderstore_build_info",
+	 .help = "Build information: the version label; the value is always 1.",
+	 .type = OS_METRIC_GAUGE,
+	 .labels = {{"version", version_values, 1}}},
+};
+
+static void collect(void *arg)
+{
+	os_procmetrics *pm = arg;
+	os_metric_set(pm->uptime, 0, (int64_t)(os_now_ns() - pm->start_ns));
+}
+
+int os_procmetrics_init(os_procmetrics *pm, os_metrics *reg)
+{
+	memset(pm, 0, sizeof(*pm));
+	pm->reg = reg;
+	pm->start_ns = os_now_ns();
+	os_metric **slots[] = {&pm->requests, &pm->duration, &pm->conns, &pm->conns_total,
+	                       &pm->uptime, &pm->start_time, &pm->build};
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+		int rc = os_metrics_add(reg, &defs[i], slots[i]);
+		if (rc != OSTORE_OK)
+			return rc;
+	}
+	os_metric_set(pm->start_time, 0, (int64_t)time(NULL));
+	os_metric_set(pm->build, 0, 1);
+	return os_metrics_add_collector(reg, collect, pm);
+}
+
+os_mop os_mop_of_kind(uint8_t kind)
+{
+	switch (kind & (uint8_t)~OS_REPLY_BIT) {
+	case OS_KIND_DATA: return OS_MOP_DATA;
+	case OS_KIND_SCAN: return OS_MOP_SCAN;
+	case OS_KIND_STATS: return OS_MOP_STATS;
+	case OS_KIND_MAP_GET: return OS_MOP_MAP_GET;
+	case OS_KIND_MAP_SET: return OS_MOP_MAP_SET;
+	case OS_KIND_PING: return OS_MOP_PING;
+	case OS_KIND_REPL_PULL: return OS_MOP_REPL_PULL;
+	case OS_KIND_SNAP: return OS_MOP_SNAP;
+	case OS_KIND_CHECKSUM: return OS_MOP_CHECKSUM;
+	default: return OS_MOP_OTHER;
+	}
+}
+
+os_mop os_mop_of_item(uint8_t op)
+{
+	switch (op) {
+	case OSTORE_OP_GET: return OS_MOP_GET;
+	case OSTORE_OP_PUT: return OS_MOP_PUT;
+	case OSTORE_OP_DEL: return OS_MOP_DEL;
+	case OSTORE_OP_CAS: return OS_MOP_CAS;
+	default: return OS_MOP_OTHER;
+	}
+}
+
+static uint32_t code_of(uint16_t status)
+{
+	return status < OSTORE_STATUS_COUNT ? status : CODE_UNKNOWN;
+}
+
+void os_procmetrics_frame(os_procmetrics *pm, os_mop op, uint16_t status, uint64_t dur_ns)
+{
+	os_metric_inc(pm->requests, os_metric_series(pm->requests, op, code_of(status)));
+	os_metric_observe(pm->duration, op, dur_ns, 1);
+}
+
+/* Per-item accounting; @status_at gives item i's status. */
+typedef struct item_acc {
+	uint64_t per_op[OS_MOP_COUNT];
+	uint32_t run_series;
+	uint64_t run_len;
+} item_acc;
+
+static void acc_item(os_procmetrics *pm, item_acc *a, os_mop op, uint16_t status)
+{
+	uint32_t s = os_metric_series(pm->requests, op, code_of(status));
+	if (a->run_len > 0 && s != a->run_series) {
+		os_metric_add(pm->requests, a->run_series, a->run_len);
+		a->run_len = 0;
+	}
+	a->run_series = s;
+	a->run_len++;
+	a->per_op[op]++;
+}
+
+static void acc_end(os_procmetrics *pm, item_acc *a, uint64_t dur_ns)
+{
+	if (a->run_len > 0)
+		os_metric_add(pm->requests, a->run_series, a->run_len);
+	for (unsigned op = 0; op < OS_MOP_COUNT; op++)
+		if (a->per_op[op] > 0)
+			os_metric_observe(pm->duration, op, dur_ns, a->per_op[op]);
+}
+
+void os_procmetrics_items(os_procmetrics *pm, const os_item *items, const os_result *res,
+                          uint16_t n, uint64_t dur_ns)
+{
+	item_acc a = {0};
+	for (uint16_t i = 0; i < n; i++)
+		acc_item(pm, &a, os_mop_of_item(items[i].op), res[i].status);
+	acc_end(pm, &a, dur_ns);
+}
+
+void os_procmetrics_data_reply(os_procmetrics *pm, const os_item *items, uint16_t n,
+                               const uint8_t *reply, size_t len, uint64_t dur_ns)
+{
+	os_hdr h;
+	const uint8_t *p;
+	size_t left;
+	if (os_hdr_get(reply, len, &h, &p, &left) != OSTORE_OK) {
+		os_procmetrics_frame(pm, OS_MOP_DATA, OSTORE_EPROTO, dur_ns);
+		return;
+	}
+	if (h.status != OSTORE_OK || h.count != n || n == 0) {
+		os_procmetrics_frame(pm, OS_MOP_DATA, h.status != OSTORE_OK ? h.status : OSTORE_EPROTO,
+		                     dur_ns);
+		return;
+	}
+	/* Result: u16 status, u16 reserved, u32 value_len, u64 version, value. */
+	item_acc a = {0};
+	for (uint16_t i = 0; i < n; i++) {
+		uint16_t st = OSTORE_EPROTO;
+		if (left >= 16) {
+			st = os_ld16(p);
+			uint32_t vlen = os_ld32(p + 4);
+			size_t step = 16 + (size_t)vlen;
+			if (step > left)
+				step = left;
+			p += step;
+			left -= step;
+		}
+		acc_item(pm, &a, os_mop_of_item(items[i].op), st);
+	}
+	acc_end(pm, &a, dur_ns);
+}
+
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)ev;
+	os_procmetrics *pm = arg;
+	os_metric_gauge_add(pm->conns, 0, 1);
+	os_metric_inc(pm->conns_total, 0);
+}
+
+static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)ev;
+	os_procmetrics *pm = arg;
+	os_metric_gauge_add(pm->conns, 0, -1);
+}
+
+int os_procmetrics_watch_socket(os_procmetrics *pm, nng_socket s)
+{
+	int rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, pipe_added, pm);
+	if (rv == 0)
+		rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, pipe_removed, pm);
+	return rv == 0 ? OSTORE_OK : os_from_nng(rv);
+}

@@ -1,0 +1,81 @@
+/*
+ * procmetrics.h - the metrics every orderstore process has (internal): requests by
+ * operation and result code, request latency by operation, open connections, uptime,
+ * build version. Node and router register these first, then their own families.
+ *
+ *   orderstore_requests_total{op,code}            counter (DATA: one per item)
+ *   orderstore_request_duration_seconds{op}       histogram (DATA: one per item, each
+ *                                                 observing its frame's latency)
+ *   orderstore_open_connections                   gauge (nng pipes of the serving socket)
+ *   orderstore_connections_total                  counter
+ *   orderstore_uptime_seconds, orderstore_process_start_time_seconds   gauges
+ *   orderstore_build_info{version}                gauge, always 1
+ *
+ * op: get put del cas (DATA items), data (a DATA frame refused as a whole: status-only
+ * reply), scan stats map_get map_set ping repl_pull snap checksum, other (unknown kind).
+ * code: the ostore status name without "OSTORE_" ("OK", "ENOTFOUND", ...).
+ *
+ * Thread safety: init from the main thread before the sockets serve; the rest from any
+ * thread (a few relaxed atomic adds per frame).
+ */
+#ifndef OS_PROCMETRICS_H
+#define OS_PROCMETRICS_H
+
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include "metrics.h"
+#include "wire.h"
+
+#define OS_MOP_TABLE(X)                                                                    \
+	X(GET, "get") X(PUT, "put") X(DEL, "del") X(CAS, "cas") X(DATA, "data")                \
+	X(SCAN, "scan") X(STATS, "stats") X(MAP_GET, "map_get") X(MAP_SET, "map_set")          \
+	X(PING, "ping") X(REPL_PULL, "repl_pull") X(SNAP, "snap") X(CHECKSUM, "checksum")      \
+	X(OTHER, "other")
+
+typedef enum os_mop {
+#define OS_MOP_ENUM(e, s) OS_MOP_##e,
+	OS_MOP_TABLE(OS_MOP_ENUM)
+#undef OS_MOP_ENUM
+	OS_MOP_COUNT
+} os_mop;
+
+/** The shared families of one process. */
+typedef struct os_procmetrics {
+	os_metrics *reg;
+	os_metric *requests, *duration, *conns, *conns_total, *uptime, *start_time, *build;
+	uint64_t start_ns; /* os_now_ns() at init */
+} os_procmetrics;
+
+/** os_procmetrics_init - register the shared families in @reg (borrowed) and its
+ *  collector (uptime). Returns OSTORE_OK or the error of os_metrics_add. */
+int os_procmetrics_init(os_procmetrics *pm, os_metrics *reg);
+
+/** os_mop_names - the op label values, indexed by os_mop. */
+extern const char *const os_mop_names[OS_MOP_COUNT];
+/** os_mop_of_kind - the op of a frame kind (DATA gives OS_MOP_DATA). Cannot fail. */
+os_mop os_mop_of_kind(uint8_t kind);
+/** os_mop_of_item - the op of a DATA item op code (OSTORE_OP_*). Cannot fail. */
+os_mop os_mop_of_item(uint8_t op);
+
+/** os_procmetrics_frame - one frame of op @op answered @status after @dur_ns. */
+void os_procmetrics_frame(os_procmetrics *pm, os_mop op, uint16_t status, uint64_t dur_ns);
+/** os_procmetrics_items - a DATA frame of @n items answered per item: item i has op
+ *  @items[i].op and status @status_of(i). @dur_ns is the frame's latency. */
+void os_procmetrics_items(os_procmetrics *pm, const os_item *items, const os_result *res,
+                          uint16_t n, uint64_t dur_ns);
+/**
+ * os_procmetrics_data_reply - a DATA frame of @n items (@items) answered with the reply
+ * frame @reply/@len: per item when the reply has @n results, else one "data" frame with
+ * the reply's status. Cannot fail (an undecodable reply counts as op "data", EPROTO).
+ */
+void os_procmetrics_data_reply(os_procmetrics *pm, const os_item *items, uint16_t n,
+                               const uint8_t *reply, size_t len, uint64_t dur_ns);
+
+/** os_procmetrics_watch_socket - count pipes of @s in orderstore_open_connections
+ *  (pipe notify callbacks that only add to atomics). Returns OSTORE_OK or an nng error
+ *  translated. */
+int os_procmetrics_watch_socket(os_procmetrics *pm, nng_socket s);
+
+#endif /* OS_PROCMETRICS_H */

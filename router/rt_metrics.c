@@ -1,0 +1,134 @@
+/*
+ * rt_metrics.c - orderstore-router's metric families (one table), updates, collector.
+ *
+ *   nodes.c:    call sent ─▶ in-flight{node} +1;  call ended ─▶ -1, timeout/error{node}
+ *   mapstate.c: MAP_GET started ─▶ refreshes;  newer map ─▶ installs
+ *   data.c:     items moved ─▶ redirects;  reply built ─▶ procmetrics per item
+ *   scrape:     collect() ─▶ map epoch
+ */
+#include "rt_metrics.h"
+
+#include <string.h>
+
+#include <nng/nng.h>
+
+#include "map.h"
+#include "metrics.h"
+
+#define NODE_LABEL(nm) {nm, NULL, OS_MAP_MAX_IDS}
+
+static struct {
+	os_metrics *reg;
+	os_metrics_http *http;
+	os_procmetrics pm;
+	rt_maps *maps;
+	os_metric *inflight, *calls, *timeouts, *errors, *epoch, *fetches, *installs, *moved;
+} g;
+
+#define M(field) &g.field
+static const struct {
+	os_metric_def d;
+	os_metric **out;
+} defs[] = {
+	{{.name = "orderstore_router_node_inflight", .help = "Calls to a node waiting for its reply.",
+	  .type = OS_METRIC_GAUGE, .labels = {NODE_LABEL("node")}, .sparse = true},
+	 M(inflight)},
+	{{.name = "orderstore_router_node_calls_total", .help = "Calls sent to a node.",
+	  .type = OS_METRIC_COUNTER, .labels = {NODE_LABEL("node")}, .sparse = true},
+	 M(calls)},
+	{{.name = "orderstore_router_node_timeouts_total",
+	  .help = "Calls to a node that got no reply within the call timeout.",
+	  .type = OS_METRIC_COUNTER, .labels = {NODE_LABEL("node")}, .sparse = true},
+	 M(timeouts)},
+	{{.name = "orderstore_router_node_errors_total",
+	  .help = "Calls to a node that failed otherwise (connection closed, send failed).",
+	  .type = OS_METRIC_COUNTER, .labels = {NODE_LABEL("node")}, .sparse = true},
+	 M(errors)},
+	{{.name = "orderstore_map_epoch", .help = "Epoch of the cluster map this process holds.",
+	  .type = OS_METRIC_GAUGE},
+	 M(epoch)},
+	{{.name = "orderstore_router_map_refreshes_total",
+	  .help = "Map refreshes started (MAP_GET to a node after 'moved' or a newer epoch).",
+	  .type = OS_METRIC_COUNTER},
+	 M(fetches)},
+	{{.name = "orderstore_router_map_installs_total", .help = "Newer cluster maps installed.",
+	  .type = OS_METRIC_COUNTER},
+	 M(installs)},
+	{{.name = "orderstore_router_moved_redirects_total",
+	  .help = "Items re-routed with a newer map after a node answered moved / not primary.",
+	  .type = OS_METRIC_COUNTER},
+	 M(moved)},
+};
+#undef M
+
+static void collect(void *arg)
+{
+	os_metric_set(g.epoch, 0, (int64_t)rt_maps_epoch(arg));
+}
+
+int rt_metrics_init(rt_maps *maps)
+{
+	int rc = os_metrics_create(&g.reg);
+	if (rc != OSTORE_OK)
+		return rc;
+	g.maps = maps;
+	if ((rc = os_procmetrics_init(&g.pm, g.reg)) != OSTORE_OK)
+		return rc;
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+		if ((rc = os_metrics_add(g.reg, &defs[i].d, defs[i].out)) != OSTORE_OK)
+			return rc;
+	return os_metrics_add_collector(g.reg, collect, maps);
+}
+
+int rt_metrics_serve(const char *hostport)
+{
+	return os_metrics_http_start(g.reg, hostport, &g.http);
+}
+
+void rt_metrics_stop(void)
+{
+	os_metrics_http_stop(g.http);
+	g.http = NULL;
+}
+
+void rt_metrics_fini(void)
+{
+	os_metrics_http_stop(g.http);
+	os_metrics_destroy(g.reg);
+	memset(&g, 0, sizeof(g)); /* every handle NULL: later updates are no-ops */
+}
+
+os_procmetrics *rt_metrics_proc(void)
+{
+	return g.pm.reg != NULL ? &g.pm : NULL;
+}
+
+void rt_metrics_call_start(uint16_t node)
+{
+	os_metric_gauge_add(g.inflight, node, 1);
+	os_metric_inc(g.calls, node);
+}
+
+void rt_metrics_call_end(uint16_t node, int nng_rv)
+{
+	os_metric_gauge_add(g.inflight, node, -1);
+	if (nng_rv == NNG_ETIMEDOUT)
+		os_metric_inc(g.timeouts, node);
+	else if (nng_rv != 0)
+		os_metric_inc(g.errors, node);
+}
+
+void rt_metrics_map_fetch(void)
+{
+	os_metric_inc(g.fetches, 0);
+}
+
+void rt_metrics_map_installed(void)
+{
+	os_metric_inc(g.installs, 0);
+}
+
+void rt_metrics_moved(uint64_t items)
+{
+	os_metric_add(g.moved, 0, items);
+}

@@ -1,0 +1,42 @@
+/*
+ * rt_metrics.h - the metrics of orderstore-router (internal to router/; docs/metrics.md).
+ *
+ * The shared request/process families (common/procmetrics.h) plus, per node of the map,
+ * calls in flight, timeouts and errors, and the map: epoch, refreshes, installs, and
+ * items re-routed after a node answered "moved" / "not primary". One set per process.
+ *
+ * Thread safety: init/serve/stop/fini from the main thread; updates from any thread
+ * (no-ops before init).
+ */
+#ifndef RT_RT_METRICS_H
+#define RT_RT_METRICS_H
+
+#include <stdint.h>
+
+#include "mapstate.h"
+#include "procmetrics.h"
+
+/** rt_metrics_init - register the families; the collector reads @maps (borrowed).
+ *  Returns OSTORE_OK or OSTORE_ENOMEM. */
+int rt_metrics_init(rt_maps *maps);
+/** rt_metrics_serve - serve /metrics on @hostport. Returns the status (logged). */
+int rt_metrics_serve(const char *hostport);
+/** rt_metrics_stop - stop the endpoint. Safe without init. */
+void rt_metrics_stop(void);
+/** rt_metrics_fini - free the registry once no thread can update it. */
+void rt_metrics_fini(void);
+/** rt_metrics_proc - the shared families, or NULL before init. */
+os_procmetrics *rt_metrics_proc(void);
+
+/** rt_metrics_call_start / rt_metrics_call_end - a call to node @node was sent / ended
+ *  (@nng_rv: 0, NNG_ETIMEDOUT counts a timeout, anything else an error). */
+void rt_metrics_call_start(uint16_t node);
+void rt_metrics_call_end(uint16_t node, int nng_rv);
+/** rt_metrics_map_fetch - a map refresh (MAP_GET to a node) was started. */
+void rt_metrics_map_fetch(void);
+/** rt_metrics_map_installed - a newer map was installed. */
+void rt_metrics_map_installed(void);
+/** rt_metrics_moved - @items items are re-routed after "moved" / "not primary". */
+void rt_metrics_moved(uint64_t items);
+
+#endif /* RT_RT_METRICS_H */
