@@ -76,7 +76,7 @@ extern "C" {
 	X(OSTORE_ESTORAGE, 13, "storage error on the node")                               \
 	X(OSTORE_EFULL, 14, "storage full")                                               \
 	X(OSTORE_ENOTPRIMARY, 15, "node is not the primary of this shard")                \
-	X(OSTORE_EREPLICAS, 16, "not enough replicas reachable to acknowledge safely")    \
+	X(OSTORE_EREPLICAS, 16, "not enough replicas acked: not acknowledged, may still be applied") \
 	X(OSTORE_EOVERLOAD, 17, "overloaded: request refused, retry later")               \
 	X(OSTORE_ESTALE, 18, "cluster map is older than the one already held")            \
 	X(OSTORE_ECLOSED, 19, "client or connection closed")                              \
