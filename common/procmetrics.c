@@ -227,3 +227,35 @@ int os_procmetrics_watch_socket(os_procmetrics *pm, nng_socket s)
 		rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, pipe_removed, pm);
 	return rv == 0 ? OSTORE_OK : os_from_nng(rv);
 }
+
+int os_procservice_init(os_procservice *ps, const os_metric_slot *slots, size_t n,
+                        os_metrics_collect_fn fn, void *arg)
+{
+	int rc = os_metrics_create(&ps->reg);
+	if (rc != OSTORE_OK)
+		return rc;
+	if ((rc = os_procmetrics_init(&ps->pm, ps->reg)) != OSTORE_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = os_metrics_add(ps->reg, &slots[i].d, slots[i].out)) != OSTORE_OK)
+			return rc;
+	return fn != NULL ? os_metrics_add_collector(ps->reg, fn, arg) : OSTORE_OK;
+}
+
+int os_procservice_serve(os_procservice *ps, const char *hostport)
+{
+	return os_metrics_http_start(ps->reg, hostport, &ps->http);
+}
+
+void os_procservice_stop(os_procservice *ps)
+{
+	os_metrics_http_stop(ps->http);
+	ps->http = NULL;
+}
+
+void os_procservice_fini(os_procservice *ps)
+{
+	os_metrics_http_stop(ps->http);
+	os_metrics_destroy(ps->reg);
+	memset(ps, 0, sizeof(*ps));
+}

@@ -78,4 +78,38 @@ void os_procmetrics_data_reply(os_procmetrics *pm, const os_item *items, uint16_
  *  translated. */
 int os_procmetrics_watch_socket(os_procmetrics *pm, nng_socket s);
 
+/** One family of a process's own table: its definition and where its handle goes. */
+typedef struct os_metric_slot {
+	os_metric_def d;
+	os_metric **out;
+} os_metric_slot;
+
+/**
+ * The metrics of one serving process: registry, shared families, its own table, its
+ * collector and the /metrics HTTP server. Node and router each keep one (node_metrics.c,
+ * rt_metrics.c), so the lifecycle lives here once.
+ */
+typedef struct os_procservice {
+	os_metrics *reg;
+	os_metrics_http *http;
+	os_procmetrics pm;
+} os_procservice;
+
+/**
+ * os_procservice_init - create the registry, register the shared families, then @n
+ * families of @slots (each handle written to its .out) and the collector @fn(@arg) (NULL:
+ * none). Returns OSTORE_OK, OSTORE_ENOMEM or the error of os_metrics_add; on error call
+ * os_procservice_fini.
+ */
+int os_procservice_init(os_procservice *ps, const os_metric_slot *slots, size_t n,
+                        os_metrics_collect_fn fn, void *arg);
+/** os_procservice_serve - serve GET /metrics on @hostport. Returns as
+ *  os_metrics_http_start. */
+int os_procservice_serve(os_procservice *ps, const char *hostport);
+/** os_procservice_stop - stop the HTTP server (if any); the registry stays. */
+void os_procservice_stop(os_procservice *ps);
+/** os_procservice_fini - stop serving, free the registry, zero @ps (later updates through
+ *  handles taken from it must not happen; the process is shutting down). */
+void os_procservice_fini(os_procservice *ps);
+
 #endif /* OS_PROCMETRICS_H */

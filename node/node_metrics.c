@@ -28,9 +28,7 @@ static const double commit_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 #define NODE_LABEL(nm) {nm, NULL, OS_MAP_MAX_IDS}
 
 static struct {
-	os_metrics *reg;
-	os_metrics_http *http;
-	os_procmetrics pm;
+	os_procservice ps;
 	node_env *env;
 	os_metric *batch, *commit, *commit_failed, *map_size, *used, *readers, *readers_max,
 		*orders, *lsn, *epoch, *role, *acked, *peer_lag, *peer_age, *connected,
@@ -38,10 +36,7 @@ static struct {
 } g;
 
 #define M(field) &g.field
-static const struct {
-	os_metric_def d;
-	os_metric **out;
-} defs[] = {
+static const os_metric_slot defs[] = {
 	{{.name = "orderstore_commit_batch_items",
 	  .help = "Items (writes and reads) per group-commit write transaction.",
 	  .type = OS_METRIC_HISTOGRAM, .buckets = batch_buckets, .nbuckets = NBUCKETS(batch_buckets)},
@@ -203,39 +198,29 @@ static void collect(void *arg)
 
 int node_metrics_init(node_env *env)
 {
-	int rc = os_metrics_create(&g.reg);
-	if (rc != OSTORE_OK)
-		return rc;
 	g.env = env;
-	if ((rc = os_procmetrics_init(&g.pm, g.reg)) != OSTORE_OK)
-		return rc;
-	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
-		if ((rc = os_metrics_add(g.reg, &defs[i].d, defs[i].out)) != OSTORE_OK)
-			return rc;
-	return os_metrics_add_collector(g.reg, collect, env);
+	return os_procservice_init(&g.ps, defs, sizeof(defs) / sizeof(defs[0]), collect, env);
 }
 
 int node_metrics_serve(const char *hostport)
 {
-	return os_metrics_http_start(g.reg, hostport, &g.http);
+	return os_procservice_serve(&g.ps, hostport);
 }
 
 void node_metrics_stop(void)
 {
-	os_metrics_http_stop(g.http);
-	g.http = NULL;
+	os_procservice_stop(&g.ps);
 }
 
 void node_metrics_fini(void)
 {
-	os_metrics_http_stop(g.http);
-	os_metrics_destroy(g.reg);
+	os_procservice_fini(&g.ps);
 	memset(&g, 0, sizeof(g)); /* every handle NULL: later updates are no-ops */
 }
 
 os_procmetrics *node_metrics_proc(void)
 {
-	return g.pm.reg != NULL ? &g.pm : NULL;
+	return g.ps.pm.reg != NULL ? &g.ps.pm : NULL;
 }
 
 void node_metrics_commit(size_t items, uint64_t commit_ns)

@@ -18,18 +18,13 @@
 #define NODE_LABEL(nm) {nm, NULL, OS_MAP_MAX_IDS}
 
 static struct {
-	os_metrics *reg;
-	os_metrics_http *http;
-	os_procmetrics pm;
+	os_procservice ps;
 	rt_maps *maps;
 	os_metric *inflight, *calls, *timeouts, *errors, *epoch, *fetches, *installs, *moved;
 } g;
 
 #define M(field) &g.field
-static const struct {
-	os_metric_def d;
-	os_metric **out;
-} defs[] = {
+static const os_metric_slot defs[] = {
 	{{.name = "orderstore_router_node_inflight", .help = "Calls to a node waiting for its reply.",
 	  .type = OS_METRIC_GAUGE, .labels = {NODE_LABEL("node")}, .sparse = true},
 	 M(inflight)},
@@ -68,39 +63,29 @@ static void collect(void *arg)
 
 int rt_metrics_init(rt_maps *maps)
 {
-	int rc = os_metrics_create(&g.reg);
-	if (rc != OSTORE_OK)
-		return rc;
 	g.maps = maps;
-	if ((rc = os_procmetrics_init(&g.pm, g.reg)) != OSTORE_OK)
-		return rc;
-	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
-		if ((rc = os_metrics_add(g.reg, &defs[i].d, defs[i].out)) != OSTORE_OK)
-			return rc;
-	return os_metrics_add_collector(g.reg, collect, maps);
+	return os_procservice_init(&g.ps, defs, sizeof(defs) / sizeof(defs[0]), collect, maps);
 }
 
 int rt_metrics_serve(const char *hostport)
 {
-	return os_metrics_http_start(g.reg, hostport, &g.http);
+	return os_procservice_serve(&g.ps, hostport);
 }
 
 void rt_metrics_stop(void)
 {
-	os_metrics_http_stop(g.http);
-	g.http = NULL;
+	os_procservice_stop(&g.ps);
 }
 
 void rt_metrics_fini(void)
 {
-	os_metrics_http_stop(g.http);
-	os_metrics_destroy(g.reg);
+	os_procservice_fini(&g.ps);
 	memset(&g, 0, sizeof(g)); /* every handle NULL: later updates are no-ops */
 }
 
 os_procmetrics *rt_metrics_proc(void)
 {
-	return g.pm.reg != NULL ? &g.pm : NULL;
+	return g.ps.pm.reg != NULL ? &g.ps.pm : NULL;
 }
 
 void rt_metrics_call_start(uint16_t node)
