@@ -80,7 +80,8 @@ static int oc_socket_setup(ostore_client *c, const ostore_options *o)
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000)) != 0 ||
-	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, oc_pipe_cb, c)) != 0)
+	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, oc_pipe_cb, c)) != 0 ||
+	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, oc_pipe_cb, c)) != 0)
 		return rv == NNG_ENOMEM ? OSTORE_ENOMEM : OSTORE_EINTERNAL;
 	for (size_t i = 0; i < o->nrouters; i++) {
 		rv = nng_dial(c->sock, o->routers[i], NULL, NNG_FLAG_NONBLOCK);

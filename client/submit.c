@@ -79,8 +79,11 @@ void oc_coalesce_setup(ostore_client *c, const ostore_options *o)
 		items = OSTORE_MAX_BATCH;
 	c->co_items = items;
 	/* Merged GETs must fit one node's reply (recv limit OS_FRAME_MAX_DEFAULT) even if
-	 * they all hit one shard and every value is as large as allowed. */
-	size_t gets = (OS_FRAME_MAX_DEFAULT - OS_HDR_SIZE) / ((size_t)c->max_value + OS_DATA_REPLY_HDR);
+	 * they all hit one shard and every value is as large as allowed. What is stored is
+	 * bounded by the cluster's --max-value (default 1 MiB), not by this client's: a
+	 * reader configured smaller must not merge more GETs than the default allows. */
+	size_t vmax = c->max_value > OSTORE_DEFAULT_MAX_VALUE ? c->max_value : OSTORE_DEFAULT_MAX_VALUE;
+	size_t gets = (OS_FRAME_MAX_DEFAULT - OS_HDR_SIZE) / (vmax + OS_DATA_REPLY_HDR);
 	c->co_gets = gets < 1 ? 1 : gets > items ? items : (uint32_t)gets;
 	c->co_bytes = OC_COALESCE_BYTES;
 }
