@@ -97,6 +97,17 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
+int cli_opt_rest(cli_ctx *ctx, const char *cmd, int c, char **argv, const char *help)
+{
+	if (c == CLI_OPT_HELP) {
+		fputs(help, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (c == ':' || c == '?')
+		return cli_getopt_fail(cmd, c, argv);
+	return cli_common_opt(ctx, cmd, c, optarg) != 0 ? CLI_EXIT_USAGE : CLI_OPT_NEXT;
+}
+
 int cli_getopt_fail(const char *cmd, int c, char **argv)
 {
 	/* A long option: getopt has moved past it, so it is argv[optind - 1]. A short one

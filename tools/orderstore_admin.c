@@ -160,6 +160,7 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv)
 	uint32_t shard = 0, to = 0;
 	bool have_shard = false, have_to = false, force = false;
 	int c, rc;
+	int orc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		if (c == OPT_SHARD) {
@@ -172,13 +173,8 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv)
 			have_to = true;
 		} else if (c == OPT_FORCE) {
 			force = true;
-		} else if (c == CLI_OPT_HELP) {
-			fputs(kFailoverHelp, stdout);
-			return CLI_EXIT_OK;
-		} else if (c == ':' || c == '?') {
-			return cli_getopt_fail(cmd, c, argv);
-		} else if (cli_common_opt(ctx, cmd, c, optarg) != 0) {
-			return CLI_EXIT_USAGE;
+		} else if ((orc = cli_opt_rest(ctx, cmd, c, argv, kFailoverHelp)) != CLI_OPT_NEXT) {
+			return orc;
 		}
 	}
 	if (optind < argc)
@@ -478,6 +474,7 @@ int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv)
 	uint32_t shard = 0, wait_ms = VERIFY_WAIT_MS;
 	bool one = false;
 	int c, rc;
+	int orc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		if (c == OPT_SHARD) {
@@ -487,13 +484,8 @@ int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv)
 		} else if (c == OPT_VWAIT) {
 			if ((rc = cli_parse_u32(cmd, "--wait-ms", optarg, 0, 3600000, &wait_ms)) != 0)
 				return rc;
-		} else if (c == CLI_OPT_HELP) {
-			fputs(kVerifyHelp, stdout);
-			return CLI_EXIT_OK;
-		} else if (c == ':' || c == '?') {
-			return cli_getopt_fail(cmd, c, argv);
-		} else if (cli_common_opt(ctx, cmd, c, optarg) != 0) {
-			return CLI_EXIT_USAGE;
+		} else if ((orc = cli_opt_rest(ctx, cmd, c, argv, kVerifyHelp)) != CLI_OPT_NEXT) {
+			return orc;
 		}
 	}
 	if (optind < argc)

@@ -83,6 +83,16 @@ int cli_common_opt(cli_ctx *ctx, const char *cmd, int c, const char *arg);
  *  using optind; returns CLI_EXIT_USAGE. Parsers use the optstring prefix ":". */
 int cli_getopt_fail(const char *cmd, int c, char **argv);
 
+/** Returned by cli_opt_rest when parsing goes on. */
+#define CLI_OPT_NEXT (-1)
+/**
+ * cli_opt_rest - the end of every subcommand's getopt loop, for a code @c the
+ * subcommand's own options did not take: --help (prints @help, CLI_EXIT_OK), a getopt
+ * error (cli_getopt_fail), or a common option (cli_common_opt: CLI_OPT_NEXT when
+ * handled, CLI_EXIT_USAGE otherwise). Returns CLI_OPT_NEXT or the exit code to return.
+ */
+int cli_opt_rest(cli_ctx *ctx, const char *cmd, int c, char **argv, const char *help);
+
 /** cli_check_url - whether @url (named @what in the message, e.g. "--router") is an nng
  *  URL with a known scheme and, for TCP and WebSocket, a host and a port. Returns 0, or
  *  CLI_EXIT_USAGE after printing the problem naming the URL. */

@@ -248,6 +248,7 @@ int cli_local_kill(cli_ctx *ctx, int argc, char **argv)
 	uint32_t shard = 0, node = 0;
 	bool by_shard = false;
 	int c, rc;
+	int orc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		if (c == OPT_PRIMARY_OF) {
@@ -255,13 +256,8 @@ int cli_local_kill(cli_ctx *ctx, int argc, char **argv)
 			                        &shard)) != 0)
 				return rc;
 			by_shard = true;
-		} else if (c == CLI_OPT_HELP) {
-			fputs(kKillHelp, stdout);
-			return CLI_EXIT_OK;
-		} else if (c == ':' || c == '?') {
-			return cli_getopt_fail(cmd, c, argv);
-		} else if (cli_common_opt(ctx, cmd, c, optarg) != 0) {
-			return CLI_EXIT_USAGE;
+		} else if ((orc = cli_opt_rest(ctx, cmd, c, argv, kKillHelp)) != CLI_OPT_NEXT) {
+			return orc;
 		}
 	}
 	if (ctx->dir == NULL)
@@ -346,18 +342,14 @@ int cli_local_start(cli_ctx *ctx, int argc, char **argv)
 	const char *cmd = "local start";
 	uint32_t node = 0, wait_ms = CTL_WAIT_MS;
 	int c, rc;
+	int orc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		if (c == OPT_CTL_WAIT) {
 			if ((rc = cli_parse_u32(cmd, "--wait-ms", optarg, 1, 3600000, &wait_ms)) != 0)
 				return rc;
-		} else if (c == CLI_OPT_HELP) {
-			fputs(kStartHelp, stdout);
-			return CLI_EXIT_OK;
-		} else if (c == ':' || c == '?') {
-			return cli_getopt_fail(cmd, c, argv);
-		} else if (cli_common_opt(ctx, cmd, c, optarg) != 0) {
-			return CLI_EXIT_USAGE;
+		} else if ((orc = cli_opt_rest(ctx, cmd, c, argv, kStartHelp)) != CLI_OPT_NEXT) {
+			return orc;
 		}
 	}
 	if (ctx->dir == NULL)

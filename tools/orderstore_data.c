@@ -122,15 +122,9 @@ static int parse_simple(cli_ctx *ctx, int argc, char **argv, const char *help,
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		if (c == CLI_OPT_HELP) {
-			fputs(help, stdout);
-			return CLI_EXIT_OK;
-		}
-		if (c == ':' || c == '?')
-			return cli_getopt_fail(cmd, c, argv);
-		int rc = cli_common_opt(ctx, cmd, c, optarg);
-		if (rc != 0)
-			return CLI_EXIT_USAGE;
+		int orc = cli_opt_rest(ctx, cmd, c, argv, help);
+		if (orc != CLI_OPT_NEXT)
+			return orc;
 	}
 	int n = argc - optind;
 	if (n < minpos || n > maxpos)
@@ -329,14 +323,9 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv)
 			json = true;
 			continue;
 		}
-		if (c == CLI_OPT_HELP) {
-			fputs(kStatsHelp, stdout);
-			return CLI_EXIT_OK;
-		}
-		if (c == ':' || c == '?')
-			return cli_getopt_fail("stats", c, argv);
-		if (cli_common_opt(ctx, "stats", c, optarg) != 0)
-			return CLI_EXIT_USAGE;
+		int orc = cli_opt_rest(ctx, "stats", c, argv, kStatsHelp);
+		if (orc != CLI_OPT_NEXT)
+			return orc;
 	}
 	if (optind < argc)
 		return cli_usage_error("stats", "unexpected argument '%s'", argv[optind]);

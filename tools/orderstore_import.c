@@ -270,15 +270,11 @@ int cli_cmd_import(cli_ctx *ctx, int argc, char **argv)
 		case OPT_SKIP:
 			skip_bad = true;
 			break;
-		case CLI_OPT_HELP:
-			fputs(kImportHelp, stdout);
-			return CLI_EXIT_OK;
-		case ':':
-		case '?':
-			return cli_getopt_fail("import", c, argv);
-		default:
-			if (cli_common_opt(ctx, "import", c, optarg) != 0)
-				return CLI_EXIT_USAGE;
+		default: {
+			int orc = cli_opt_rest(ctx, "import", c, argv, kImportHelp);
+			if (orc != CLI_OPT_NEXT)
+				return orc;
+		}
 		}
 	}
 	if (argc - optind != 1)
@@ -464,14 +460,9 @@ int cli_cmd_export(cli_ctx *ctx, int argc, char **argv)
 	int c, rc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		if (c == CLI_OPT_HELP) {
-			fputs(kExportHelp, stdout);
-			return CLI_EXIT_OK;
-		}
-		if (c == ':' || c == '?')
-			return cli_getopt_fail("export", c, argv);
-		if (cli_common_opt(ctx, "export", c, optarg) != 0)
-			return CLI_EXIT_USAGE;
+		int orc = cli_opt_rest(ctx, "export", c, argv, kExportHelp);
+		if (orc != CLI_OPT_NEXT)
+			return orc;
 	}
 	if (optind < argc)
 		return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);

@@ -336,15 +336,11 @@ static int up_parse(cli_ctx *ctx, int argc, char **argv, up_opts *o)
 				return rc;
 			o->metrics_given = true;
 			break;
-		case CLI_OPT_HELP:
-			fputs(kUpHelp, stdout);
-			return CLI_EXIT_OK;
-		case ':':
-		case '?':
-			return cli_getopt_fail(cmd, c, argv);
-		default:
-			if (cli_common_opt(ctx, cmd, c, optarg) != 0)
-				return CLI_EXIT_USAGE;
+		default: {
+			int orc = cli_opt_rest(ctx, cmd, c, argv, kUpHelp);
+			if (orc != CLI_OPT_NEXT)
+				return orc;
+		}
 		}
 	}
 	if (optind < argc)
@@ -881,14 +877,9 @@ int cli_cmd_local(cli_ctx *ctx, int argc, char **argv)
 	argv++;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		if (c == CLI_OPT_HELP) {
-			fputs(down ? kDownHelp : kStatusHelp, stdout);
-			return CLI_EXIT_OK;
-		}
-		if (c == ':' || c == '?')
-			return cli_getopt_fail(cmd, c, argv);
-		if (cli_common_opt(ctx, cmd, c, optarg) != 0)
-			return CLI_EXIT_USAGE;
+		int orc = cli_opt_rest(ctx, cmd, c, argv, down ? kDownHelp : kStatusHelp);
+		if (orc != CLI_OPT_NEXT)
+			return orc;
 	}
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);

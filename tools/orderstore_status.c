@@ -248,19 +248,15 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv)
 	const char *cmd = "status";
 	bool json = false, watch = false;
 	int c;
+	int orc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		if (c == OPT_JSON) {
 			json = true;
 		} else if (c == OPT_WATCH) {
 			watch = true;
-		} else if (c == CLI_OPT_HELP) {
-			fputs(kStatusHelp, stdout);
-			return CLI_EXIT_OK;
-		} else if (c == ':' || c == '?') {
-			return cli_getopt_fail(cmd, c, argv);
-		} else if (cli_common_opt(ctx, cmd, c, optarg) != 0) {
-			return CLI_EXIT_USAGE;
+		} else if ((orc = cli_opt_rest(ctx, cmd, c, argv, kStatusHelp)) != CLI_OPT_NEXT) {
+			return orc;
 		}
 	}
 	if (optind < argc)
