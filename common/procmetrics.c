@@ -8,10 +8,12 @@
 #include "procmetrics.h"
 
 #include <string.h>
+#include <nng/supplemental/util/platform.h>
 #include <time.h>
 
 #include <orderstore.h>
 
+#include "log.h"
 #include "ostore_version.h"
 #include "util.h"
 
@@ -242,20 +244,49 @@ int os_procservice_init(os_procservice *ps, const os_metric_slot *slots, size_t 
 	return fn != NULL ? os_metrics_add_collector(ps->reg, fn, arg) : OSTORE_OK;
 }
 
+static void serve_retry(void *arg)
+{
+	os_procservice *ps = arg;
+	for (unsigned wait_ms = 1000; !atomic_load(&ps->stopping); wait_ms = wait_ms < 16000 ? wait_ms * 2 : 16000) {
+		for (unsigned t = 0; t < wait_ms && !atomic_load(&ps->stopping); t += 100)
+			nng_msleep(100);
+		if (atomic_load(&ps->stopping))
+			return;
+		os_metrics_http *h = NULL;
+		if (os_metrics_http_start(ps->reg, ps->addr, &h) == OSTORE_OK) {
+			ps->http = h; /* read only after this thread is joined, or by nobody */
+			return;
+		}
+	}
+}
+
 int os_procservice_serve(os_procservice *ps, const char *hostport)
 {
-	return os_metrics_http_start(ps->reg, hostport, &ps->http);
+	int rc = os_metrics_http_start(ps->reg, hostport, &ps->http);
+	if (rc != OSTORE_ECONNECT)
+		return rc;
+	if (strlen(hostport) >= sizeof(ps->addr))
+		return OSTORE_EINVAL;
+	strcpy(ps->addr, hostport);
+	atomic_store(&ps->stopping, false);
+	OS_WARN("msg=\"metrics address busy, retrying in the background\" addr=%s", hostport);
+	return nng_thread_create(&ps->retry, serve_retry, ps) == 0 ? OSTORE_OK : OSTORE_ENOMEM;
 }
 
 void os_procservice_stop(os_procservice *ps)
 {
+	atomic_store(&ps->stopping, true);
+	if (ps->retry != NULL) {
+		nng_thread_destroy(ps->retry); /* joins */
+		ps->retry = NULL;
+	}
 	os_metrics_http_stop(ps->http);
 	ps->http = NULL;
 }
 
 void os_procservice_fini(os_procservice *ps)
 {
-	os_metrics_http_stop(ps->http);
+	os_procservice_stop(ps);
 	os_metrics_destroy(ps->reg);
 	memset(ps, 0, sizeof(*ps));
 }

@@ -21,6 +21,8 @@
 #ifndef OS_PROCMETRICS_H
 #define OS_PROCMETRICS_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <nng/nng.h>
@@ -91,8 +93,11 @@ typedef struct os_metric_slot {
  */
 typedef struct os_procservice {
 	os_metrics *reg;
-	os_metrics_http *http;
+	os_metrics_http *http; /* NULL until the server is up (the retry thread sets it) */
 	os_procmetrics pm;
+	struct nng_thread *retry; /* retries the bind when the port was busy at start */
+	char addr[256];
+	_Atomic bool stopping;
 } os_procservice;
 
 /**
@@ -103,8 +108,14 @@ typedef struct os_procservice {
  */
 int os_procservice_init(os_procservice *ps, const os_metric_slot *slots, size_t n,
                         os_metrics_collect_fn fn, void *arg);
-/** os_procservice_serve - serve GET /metrics on @hostport. Returns as
- *  os_metrics_http_start. */
+/**
+ * os_procservice_serve - serve GET /metrics on @hostport (at most 255 bytes). When the
+ * address is valid but cannot be bound now (e.g. the port of a process killed a moment
+ * ago is still held), a background thread retries with backoff (1 s doubling to 16 s)
+ * until it binds or os_procservice_stop: metrics must never keep a node or router from
+ * serving orders. Returns OSTORE_OK (serving, or retrying), OSTORE_EINVAL (not a
+ * HOST:PORT nng can parse), OSTORE_ENOMEM.
+ */
 int os_procservice_serve(os_procservice *ps, const char *hostport);
 /** os_procservice_stop - stop the HTTP server (if any); the registry stays. */
 void os_procservice_stop(os_procservice *ps);
