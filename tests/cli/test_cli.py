@@ -15,13 +15,15 @@ Environment (meson test_env): OSTORE_CLI_BIN, OSTORE_NODE_BIN, OSTORE_ROUTER_BIN
 """
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from free_ports import free_base  # noqa: E402 (shared with the shell scripts)
 
 CLI = os.environ["OSTORE_CLI_BIN"]
 ENV = dict(os.environ)
@@ -60,25 +62,6 @@ def expect(args, rc, what, stdin=b"", env=None, out=None, err_has=None):
     return got_rc, got_out, got_err
 
 
-def port_free(port):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", port))  # bind only: never connect to a possible nng port
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def free_base(n):
-    """A base port whose next n ports are all free right now."""
-    for _ in range(500):
-        base = random.randrange(20000, 60000 - n)
-        if all(port_free(base + i) and port_free(base + 100 + i) for i in range(n)):  # + metrics ports
-            return base
-    raise RuntimeError("no free port range")
 
 
 def alive(pid):
