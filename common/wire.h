@@ -52,6 +52,12 @@ typedef enum os_kind {
 	OS_KIND_REPL_PULL = 7, /* replica -> primary: log entries after an LSN (+ ack) */
 	OS_KIND_SNAP = 8,      /* replica -> primary: one page of a consistent snapshot */
 	OS_KIND_CHECKSUM = 9,  /* tool -> node: per-slot checksums (orderstore verify) */
+	/* slot migration (rebalance; docs/protocol.md "Slot migration", docs/rebalance.md) */
+	OS_KIND_MIG_SNAP = 10,   /* tool -> source primary: a page of a slot range's snapshot */
+	OS_KIND_MIG_LOG = 11,    /* tool -> source primary: a slot range's log after an LSN */
+	OS_KIND_MIG_FREEZE = 12, /* tool -> source primary: freeze / unfreeze / query writes */
+	OS_KIND_MIG_APPLY = 13,  /* tool -> destination primary: copied entries to write */
+	OS_KIND_MIG_PURGE = 14,  /* tool -> primary: delete orders of slots it does not own */
 } os_kind;
 
 typedef struct os_hdr {
@@ -294,8 +300,10 @@ size_t os_log_entry_size(const os_log_entry *e);
 /**
  * os_pull_reply_get - decode a REPL_PULL reply body with @count entries into @entries
  * (array of @count; may be NULL when @count is 0). Entries point into @p.
- * Returns OSTORE_OK or OSTORE_EPROTO (truncated, trailing bytes, op not PUT/DEL, a value
- * on DEL, key not 3..258 bytes, value over OSTORE_MAX_VALUE_LIMIT).
+ * Returns OSTORE_OK or OSTORE_EPROTO (truncated, trailing bytes, op not PUT/DEL/JUMP, a
+ * value on DEL, key not 3..258 bytes, value over OSTORE_MAX_VALUE_LIMIT, a JUMP record
+ * whose key is not empty, whose value is not 8 bytes or whose prev_lsn is not below its
+ * lsn).
  */
 int os_pull_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *primary_lsn,
                       uint64_t *oldest_lsn, os_log_entry *entries);
@@ -379,6 +387,171 @@ int os_cksum_req_get(const uint8_t *p, size_t len, uint16_t *slot_begin, uint16_
  *  of @count). Returns OSTORE_OK or OSTORE_EPROTO (length is not 8 + count x 16). */
 int os_cksum_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *lsn,
                        os_cksum_entry *e);
+
+/* ---- Slot migration (rebalance) ----
+ *
+ * The rebalance tool moves a slot range [slot_begin, slot_end) from the primary of its
+ * source shard to the primary of its destination shard:
+ *   MIG_PURGE dest (clear leftovers) ─▶ MIG_SNAP pages from source ─▶ MIG_APPLY dest
+ *   ─▶ MIG_LOG from the snapshot LSN ─▶ MIG_APPLY ... (catch up) ─▶ MIG_FREEZE source
+ *   ─▶ MIG_LOG up to the freeze LSN ─▶ MIG_APPLY ─▶ MAP_SET (source first, then dest,
+ *   then everyone) ─▶ MIG_FREEZE unfreeze ─▶ MIG_PURGE source
+ * Every MIG request carries the tool's map epoch in the header; a node whose map is
+ * older answers OSTORE_ESTALE (push the map, then retry). Ranges are checked: slot_begin
+ * < slot_end <= 4096, else OSTORE_EPROTO.
+ *
+ * MIG_SNAP request: u64 cluster_id  u64 session (0 = open)  u32 max_bytes
+ *   u16 slot_begin  u16 slot_end  u16 after_len  u16 reserved  after[after_len]
+ *   (continue after this LMDB key, empty = from slot_begin; 3..258 bytes otherwise)
+ * MIG_SNAP reply: exactly the SNAP reply (os_snap_head + entries, os_snap_reply_get),
+ *   entries only of slots in the range; snap_lsn is the snapshot's LSN, from which the
+ *   source keeps its log (pinned) until a MIG_LOG from at least it, or 30 s idle.
+ * Statuses: OK; OSTORE_EMOVED (the node does not own every slot of the range);
+ *   OSTORE_ENOTPRIMARY; OSTORE_EINVAL (other cluster); OSTORE_ERESEED (unknown or
+ *   expired session); OSTORE_EOVERLOAD (no free session); OSTORE_ESTALE.
+ */
+typedef struct os_mig_snap_req {
+	uint64_t cluster_id, session;
+	uint32_t max_bytes;
+	uint16_t slot_begin, slot_end;
+	const uint8_t *after;
+	uint16_t after_len;
+} os_mig_snap_req;
+
+#define OS_MIG_SNAP_REQ_HDR 28u
+
+/** os_mig_snap_req_put - append a MIG_SNAP request body. OSTORE_OK or OSTORE_ENOMEM. */
+int os_mig_snap_req_put(os_buf *b, const os_mig_snap_req *r);
+/** os_mig_snap_req_get - decode a MIG_SNAP request body. Returns OSTORE_OK or
+ *  OSTORE_EPROTO (truncated, trailing bytes, bad range, after_len not 0 or 3..258). */
+int os_mig_snap_req_get(const uint8_t *p, size_t len, os_mig_snap_req *r);
+
+/*
+ * MIG_LOG request (32 bytes): u64 cluster_id  u64 from_lsn  u32 max_bytes (reply budget)
+ *   u32 max_scan (log records examined at most, 0 = node default)  u16 slot_begin
+ *   u16 slot_end  u32 reserved
+ * MIG_LOG reply: head (32 bytes) u64 source_lsn (newest committed)  u64 oldest_lsn (oldest
+ *   retained record)  u64 scanned_to (every record with LSN <= this was examined: the
+ *   next from_lsn)  u64 frozen_lsn (the LSN at which the whole range was frozen, 0 when
+ *   any slot of it is not frozen)  then count log entries (os_log_entry layout) of the
+ *   range's slots only, PUT or DEL, in LSN order; an entry's lsn is the order's version.
+ * Statuses: OK; OSTORE_ERESEED (records after from_lsn are no longer retained: copy
+ *   again from a new snapshot); OSTORE_EMOVED; OSTORE_ENOTPRIMARY; OSTORE_EINVAL;
+ *   OSTORE_ESTALE.
+ */
+typedef struct os_mig_log_req {
+	uint64_t cluster_id, from_lsn;
+	uint32_t max_bytes, max_scan;
+	uint16_t slot_begin, slot_end;
+} os_mig_log_req;
+
+typedef struct os_mig_log_head {
+	uint64_t source_lsn, oldest_lsn, scanned_to, frozen_lsn;
+} os_mig_log_head;
+
+#define OS_MIG_LOG_REQ_SIZE 32u
+#define OS_MIG_LOG_REPLY_HDR 32u
+
+int os_mig_log_req_put(os_buf *b, const os_mig_log_req *r);
+/** Returns OSTORE_OK or OSTORE_EPROTO (not 32 bytes, bad range). */
+int os_mig_log_req_get(const uint8_t *p, size_t len, os_mig_log_req *r);
+int os_mig_log_head_put(os_buf *b, const os_mig_log_head *h);
+/**
+ * os_mig_log_reply_get - decode a MIG_LOG reply body with @count entries into @entries
+ * (array of @count, may be NULL when 0). Entries point into @p. Returns OSTORE_OK or
+ * OSTORE_EPROTO (as os_pull_reply_get; JUMP records are not allowed here).
+ */
+int os_mig_log_reply_get(const uint8_t *p, size_t len, uint16_t count, os_mig_log_head *h,
+                         os_log_entry *entries);
+
+/*
+ * MIG_FREEZE request (8 bytes): u8 op (os_mig_freeze_op)  u8 reserved  u16 slot_begin
+ *   u16 slot_end  u16 reserved
+ * MIG_FREEZE reply (8 + 512 bytes): u64 lsn (after a freeze: the node's LSN once the
+ *   freeze is durable; every write of the range has an LSN <= it and none comes after
+ *   it; otherwise the node's current LSN)  u8 frozen[512] (bit (s % 8) of byte s / 8 set =
+ *   slot s frozen, after the operation)
+ * FREEZE needs the node to own every slot of the range (else OSTORE_EMOVED /
+ * OSTORE_ENOTPRIMARY); the frozen set is durable (LMDB meta) before the reply and
+ * survives a restart. Writes to a frozen slot answer OSTORE_EMIGRATING; reads are served.
+ * UNFREEZE clears the bits of the range whoever owns it; QUERY changes nothing.
+ * Statuses: OK, OSTORE_EMOVED, OSTORE_ENOTPRIMARY, OSTORE_ESTALE, OSTORE_ESTORAGE.
+ */
+typedef enum os_mig_freeze_op {
+	OS_MIG_QUERY = 0,
+	OS_MIG_FREEZE = 1,
+	OS_MIG_UNFREEZE = 2,
+} os_mig_freeze_op;
+
+#define OS_MIG_FREEZE_REQ_SIZE 8u
+#define OS_MIG_BITMAP_SIZE (OSTORE_SLOTS / 8u)
+#define OS_MIG_FREEZE_REPLY_SIZE (8u + OS_MIG_BITMAP_SIZE)
+
+int os_mig_freeze_req_put(os_buf *b, uint8_t op, uint16_t slot_begin, uint16_t slot_end);
+/** Returns OSTORE_OK or OSTORE_EPROTO (not 8 bytes, unknown op, bad range; QUERY
+ *  accepts any valid range). */
+int os_mig_freeze_req_get(const uint8_t *p, size_t len, uint8_t *op, uint16_t *slot_begin,
+                          uint16_t *slot_end);
+/** os_mig_freeze_reply_get - decode (exactly 520 bytes): *lsn and the bitmap copied into
+ *  @bitmap (OS_MIG_BITMAP_SIZE bytes). Returns OSTORE_OK or OSTORE_EPROTO. */
+int os_mig_freeze_reply_get(const uint8_t *p, size_t len, uint64_t *lsn, uint8_t *bitmap);
+
+/*
+ * MIG_APPLY request: head (16 bytes) u64 cluster_id  u16 slot_begin  u16 slot_end
+ *   u32 reserved  then count entries in the os_log_entry layout (op PUT or DEL; lsn = the
+ *   order's version at the source; epoch ignored), every key's slot inside the range.
+ * MIG_APPLY reply: u64 lsn (the node's LSN after the commit).
+ * The node must be the primary of a shard and own NO slot of the range. It writes the
+ * entries in one transaction through its writer, each as a new write of its own shard
+ * (log record, so its replicas receive it by normal replication) whose LSN, and so the
+ * order's version, is at least the source version (the LSN jumps forward when needed: a
+ * JUMP log record, see OS_LOG_OP_JUMP), so versions only grow across a move and a
+ * compare-and-set can never match an older version. A DEL of an absent order is no
+ * error. The reply goes out when the commit is durable and, with synchronous
+ * replication, acknowledged by K replicas (as a DATA write).
+ * Statuses: OK; OSTORE_EINVAL (owns a slot of the range, entry outside the range, other
+ *   cluster); OSTORE_ENOTPRIMARY (not a primary); OSTORE_EREPLICAS; OSTORE_EFULL;
+ *   OSTORE_ESTORAGE; OSTORE_EPROTO; OSTORE_ESTALE.
+ */
+#define OS_MIG_APPLY_HDR 16u
+
+int os_mig_apply_head_put(os_buf *b, uint64_t cluster_id, uint16_t slot_begin, uint16_t slot_end);
+/**
+ * os_mig_apply_get - decode a MIG_APPLY body with @count entries into @entries (array of
+ * @count). Returns OSTORE_OK or OSTORE_EPROTO (as os_pull_reply_get, plus bad range, JUMP
+ * records, count 0).
+ */
+int os_mig_apply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *cluster_id,
+                     uint16_t *slot_begin, uint16_t *slot_end, os_log_entry *entries);
+
+/*
+ * MIG_PURGE request (16 bytes): u64 cluster_id  u16 slot_begin  u16 slot_end
+ *   u32 max_orders (1..65535)
+ * MIG_PURGE reply (8 bytes): u32 deleted  u32 more (1 = orders of the range remain)
+ * The node must be the primary of a shard and own NO slot of the range under a map at
+ * least as new as the request's epoch; it deletes up to max_orders orders of the range
+ * in one transaction (DEL log records: its replicas delete them too).
+ * Statuses: OK; OSTORE_EINVAL (owns a slot of the range, other cluster);
+ *   OSTORE_ENOTPRIMARY; OSTORE_ESTALE; OSTORE_EFULL; OSTORE_ESTORAGE; OSTORE_EPROTO.
+ */
+#define OS_MIG_PURGE_REQ_SIZE 16u
+#define OS_MIG_PURGE_REPLY_SIZE 8u
+
+int os_mig_purge_req_put(os_buf *b, uint64_t cluster_id, uint16_t slot_begin,
+                         uint16_t slot_end, uint32_t max_orders);
+/** Returns OSTORE_OK or OSTORE_EPROTO (not 16 bytes, bad range, max_orders 0 or > 65535). */
+int os_mig_purge_req_get(const uint8_t *p, size_t len, uint64_t *cluster_id,
+                         uint16_t *slot_begin, uint16_t *slot_end, uint32_t *max_orders);
+/** Returns OSTORE_OK or OSTORE_EPROTO (not 8 bytes). */
+int os_mig_purge_reply_get(const uint8_t *p, size_t len, uint32_t *deleted, uint32_t *more);
+
+/**
+ * OS_LOG_OP_JUMP - a write-log record that only moves the LSN forward (REPL_PULL replies
+ * only): key_len 0, value = u64 prev_lsn (LE, 8 bytes); the record's own lsn is the new
+ * LSN (> prev_lsn). A replica accepts it when prev_lsn is its LSN, and continues from the
+ * record's lsn (the LSNs in between never existed).
+ */
+#define OS_LOG_OP_JUMP 0x10u
 
 /**
  * os_reply_status - build a reply frame that carries only a status (no body), e.g. to
