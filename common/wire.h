@@ -58,6 +58,7 @@ typedef enum os_kind {
 	OS_KIND_MIG_FREEZE = 12, /* tool -> source primary: freeze / unfreeze / query writes */
 	OS_KIND_MIG_APPLY = 13,  /* tool -> destination primary: copied entries to write */
 	OS_KIND_MIG_PURGE = 14,  /* tool -> primary: delete orders of slots it does not own */
+	OS_KIND_TOP = 15,        /* tool -> node: last interval's ops, latency and hot keys */
 } os_kind;
 
 typedef struct os_hdr {
@@ -549,6 +550,40 @@ int os_mig_purge_req_get(const uint8_t *p, size_t len, uint64_t *cluster_id,
                          uint16_t *slot_begin, uint16_t *slot_end, uint32_t *max_orders);
 /** Returns OSTORE_OK or OSTORE_EPROTO (not 8 bytes). */
 int os_mig_purge_reply_get(const uint8_t *p, size_t len, uint32_t *deleted, uint32_t *more);
+
+/* ---- TOP (orderstore top) ----
+ * request body: empty.
+ * reply body: u64 interval_ms (length of the last completed interval; 0 = none yet)
+ *   u64 items (DATA items answered in it)  u64 writes (of them PUT/DEL/CAS)
+ *   u32 p50_us  u32 p99_us (DATA frame latency in the node, from a log-scale histogram:
+ *   the upper bound of the bucket holding the percentile)  then count hot keys, hottest
+ *   first: u32 hits (estimated, Space-Saving: never below the true count, at most
+ *   err above)  u32 err  u16 id_len (1..256)  u16 reserved  id[id_len]
+ * Statuses: OK (an idle node answers zeros), OSTORE_EPROTO (a non-empty request).
+ */
+typedef struct os_top_head {
+	uint64_t interval_ms, items, writes;
+	uint32_t p50_us, p99_us;
+} os_top_head;
+
+typedef struct os_top_key {
+	uint32_t hits, err;
+	const uint8_t *id;
+	uint16_t id_len;
+} os_top_key;
+
+#define OS_TOP_HEAD_SIZE 32u
+#define OS_TOP_KEY_HDR 12u
+#define OS_TOP_MAX_KEYS 64u
+
+/** os_top_head_put / os_top_key_put - append the parts of a TOP reply body.
+ *  OSTORE_OK or OSTORE_ENOMEM. */
+int os_top_head_put(os_buf *b, const os_top_head *h);
+int os_top_key_put(os_buf *b, const os_top_key *k);
+/** os_top_reply_get - decode a TOP reply body with @count keys (<= OS_TOP_MAX_KEYS) into
+ *  @keys (pointing into @p). Returns OSTORE_OK or OSTORE_EPROTO. */
+int os_top_reply_get(const uint8_t *p, size_t len, uint16_t count, os_top_head *h,
+                     os_top_key *keys);
 
 /**
  * OS_LOG_OP_JUMP - a write-log record that only moves the LSN forward (REPL_PULL replies

@@ -8,7 +8,7 @@
  *              │            │   (bounded read on a replica: lag within the bound? else
  *              │            │    status-only OSTORE_ESTALEREAD; replica_read.c)
  *              │            └─ any write ─▶ node_job ─▶ writer (reply later)
- *              ├─ SCAN / STATS / MAP_GET / PING / CHECKSUM / SNAP ─▶ reply now
+ *              ├─ SCAN / STATS / MAP_GET / PING / CHECKSUM / SNAP / TOP ─▶ reply now
  *              ├─ REPL_PULL ─▶ reply now, or parked until the writer commits (repl.h)
  *              └─ MAP_SET ─▶ older/equal/foreign: reply now; newer: writer (reply later)
  *
@@ -26,6 +26,7 @@
 #include "log.h"
 #include "repl.h"
 #include "slot.h"
+#include "top.h"
 #include "util.h"
 
 #define SCAN_REPLY_BYTES (4u << 20) /* a SCAN page stops after about this much */
@@ -203,6 +204,7 @@ static int handle_data(node_env *env, node_req *r, const os_hdr *h, const uint8_
 		rc = os_items_get(ip, ilen, h->count, env->max_value, r->items, &bad);
 	if (rc != OSTORE_OK)
 		return reply_bad(env, r, h->kind, rc, h->client_id, frame_len);
+	node_top_keys(r->items, h->count);
 	bool writes = false;
 	for (size_t i = 0; i < n && !writes; i++)
 		writes = r->items[i].op != OSTORE_OP_GET;
@@ -442,6 +444,9 @@ int node_handle(node_env *env, node_req *r, const uint8_t *p, size_t len)
 		break;
 	case OS_KIND_CHECKSUM:
 		out = node_checksum_handle(env, r, &h, body, body_len);
+		break;
+	case OS_KIND_TOP:
+		out = node_top_handle(env, r, &h, body_len);
 		break;
 	default:
 		return reply_bad(env, r, h.kind, OSTORE_EBADOP, h.client_id, len);

@@ -28,6 +28,7 @@
 #include "handler.h"
 #include "log.h"
 #include "node_metrics.h"
+#include "top.h"
 #include "util.h"
 
 enum { ST_IDLE, ST_RECV, ST_WAIT, ST_SEND };
@@ -73,10 +74,12 @@ static void ctx_account(sctx *c, const os_buf *b)
 	uint64_t dur = os_now_ns() - c->t0;
 	uint8_t kind = h.kind & (uint8_t)~OS_REPLY_BIT;
 	if (kind == OS_KIND_DATA && h.status == OSTORE_OK && h.count > 0 &&
-	    h.count <= c->r.items_cap)
+	    h.count <= c->r.items_cap) {
 		os_procmetrics_data_reply(pm, c->r.items, h.count, b->data, b->len, dur);
-	else
+		node_top_record(c->r.items, h.count, dur);
+	} else {
 		os_procmetrics_frame(pm, os_mop_of_kind(kind), h.status, dur);
+	}
 }
 
 /* Sends @b as the reply (copied into a new message). Any thread. */

@@ -52,6 +52,7 @@ static const char kMainHelp[] =
 	"  status [--json]              per shard: primary, replicas, applied LSN, lag\n"
 	"  failover --shard S [--to N]  promote the most advanced replica of shard S\n"
 	"  verify [--shard S]           compare primary and replicas slot by slot\n"
+	"  top [--json]                 live ops/s, p50/p99 and hot order IDs per node\n"
 	"\n"
 	"Common options:\n" CLI_COMMON_HELP
 	"  --version          print the version\n"
@@ -73,7 +74,7 @@ static const cli_command kCommands[] = {
 	{"local", cli_cmd_local}, {"put", cli_cmd_put},       {"get", cli_cmd_get},
 	{"del", cli_cmd_del},     {"import", cli_cmd_import}, {"export", cli_cmd_export},
 	{"stats", cli_cmd_stats}, {"status", cli_cmd_status}, {"failover", cli_cmd_failover},
-	{"verify", cli_cmd_verify},
+	{"verify", cli_cmd_verify}, {"top", cli_cmd_top},
 };
 
 void cli_err(const char *fmt, ...)

@@ -250,6 +250,7 @@ int cli_cmd_export(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_status(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_top(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- local kill | start (orderstore_ctl.c), called by cli_cmd_local ---- */
 

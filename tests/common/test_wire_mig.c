@@ -1,5 +1,6 @@
 /*
- * test_wire_mig.c - the slot-migration frames (wire.h "Slot migration"): round trips,
+ * test_wire_mig.c - the slot-migration frames (wire.h "Slot migration") and the TOP
+ * reply: round trips,
  * and refusal of truncated, oversized and out-of-range frames. Every prefix is decoded
  * from its own exact-size heap copy, so AddressSanitizer catches a read past the end.
  */
@@ -203,11 +204,43 @@ static void test_purge(void **state)
 	os_buf_fini(&b);
 }
 
+static void test_top(void **state)
+{
+	(void)state;
+	os_buf b;
+	os_buf_init(&b);
+	os_top_head h = {.interval_ms = 1003, .items = 5000, .writes = 250, .p50_us = 90, .p99_us = 700};
+	assert_int_equal(os_top_head_put(&b, &h), OSTORE_OK);
+	os_top_key k1 = {.hits = 900, .err = 0, .id = (const uint8_t *)"hot", .id_len = 3};
+	os_top_key k2 = {.hits = 40, .err = 12, .id = (const uint8_t *)"a\0b", .id_len = 3};
+	os_top_key_put(&b, &k1);
+	os_top_key_put(&b, &k2);
+	os_top_head g;
+	os_top_key keys[2];
+	assert_int_equal(os_top_reply_get(b.data, b.len, 2, &g, keys), OSTORE_OK);
+	assert_true(g.interval_ms == 1003 && g.items == 5000 && g.writes == 250 && g.p50_us == 90 &&
+	            g.p99_us == 700);
+	assert_true(keys[0].hits == 900 && keys[0].id_len == 3 && memcmp(keys[0].id, "hot", 3) == 0);
+	assert_true(keys[1].err == 12 && memcmp(keys[1].id, "a\0b", 3) == 0);
+	for (size_t n = 0; n < b.len; n++) {
+		uint8_t *c = dup_exact(b.data, n);
+		assert_int_not_equal(os_top_reply_get(c, n, 2, &g, keys), OSTORE_OK);
+		free(c);
+	}
+	assert_int_equal(os_top_reply_get(b.data, b.len, 1, &g, keys), OSTORE_EPROTO);
+	assert_int_equal(os_top_reply_get(b.data, OS_TOP_HEAD_SIZE, OS_TOP_MAX_KEYS + 1, &g, keys),
+	                 OSTORE_EPROTO);
+	/* an empty ID is refused */
+	os_st16(b.data + OS_TOP_HEAD_SIZE + 8, 0);
+	assert_int_equal(os_top_reply_get(b.data, b.len, 2, &g, keys), OSTORE_EPROTO);
+	os_buf_fini(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_snap_req), cmocka_unit_test(test_log), cmocka_unit_test(test_freeze),
-		cmocka_unit_test(test_apply),    cmocka_unit_test(test_purge),
+		cmocka_unit_test(test_apply),    cmocka_unit_test(test_purge), cmocka_unit_test(test_top),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

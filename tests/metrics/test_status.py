@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -111,6 +112,37 @@ def main():
         check("orderstore_repl_replica_acked_lsn{replica=\"1\"}" in body
               and "orderstore_repl_connected_replicas 1" in body, "primary reports its replica",
               body[-1500:])
+
+        # top: a hot key read over and over shows as its node's hottest ID
+        rc, out, err = run("put", "hot-order", '{"order_id":"hot-order"}', "--dir", d)
+        check(rc == 0, "put hot-order", out + err)
+        stop = threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                run("get", "hot-order", "--dir", d)
+
+        readers = [threading.Thread(target=reader) for _ in range(2)]
+        for t in readers:
+            t.start()
+        time.sleep(2.5)
+        rc, out, err = run("top", "--dir", d, "--iterations", 1, "--json", "--keys", 2)
+        stop.set()
+        for t in readers:
+            t.join()
+        try:
+            top = json.loads(out)
+        except ValueError:
+            top = {}
+        hot = [n for n in top.get("nodes", []) if n.get("hot")]
+        check(rc == 0 and len(top.get("nodes", [])) == 4 and len(hot) >= 1
+              and hot[0]["hot"][0]["id"] == "hot-order" and hot[0]["ops_per_sec"] > 0
+              and hot[0]["p99_us"] >= hot[0]["p50_us"],
+              "top --json: the hot key leads its node, with ops/s and latency", out + err)
+        rc, out, err = run("top", "--dir", d, "--iterations", 1)
+        check(rc == 0 and "ops/s" in out and "hot-order" in out, "top: text table", out + err)
+        rc, out, err = run("top", "--dir", d, "--keys", 99)
+        check(rc == 2, "top --keys 99: usage error", out + err)
 
         rc, out, err = run("local", "kill", "--dir", d, 3)
         check(rc == 0, "local kill node 3", out + err)
