@@ -4,9 +4,24 @@
  *   client items ──▶ slot ─▶ shard ─▶ primary node ──▶ one sub-frame per node ──▶ calls
  *                                                                                  │
  *   reply (client's item order) ◀── last call to finish (atomic counter) ◀─────────┘
- *        ▲                                   │ some items EMOVED / ENOTPRIMARY (round < 3)
- *        └── after 3 rounds: the status stays └─▶ MAP_GET from that node (then from the
- *                                                  others if not newer) ─▶ re-route them
+ *        ▲                                     │ some items EMOVED / ENOTPRIMARY /
+ *        │                                     │ EMIGRATING, deadline not reached
+ *        └── deadline or round cap:            ├─ moved ─▶ MAP_GET from that node (then
+ *            the items keep their last status  │           the others if not newer)
+ *                                              │     map grew ─▶ re-route at once ─┐
+ *                                              └─ else / migrating ─▶ backoff ─────┴▶ round
+ *
+ * Retries (slots moving during a rebalance, a failover): items answered EMOVED /
+ * ENOTPRIMARY refresh the map and are re-routed; items answered EMIGRATING (the source
+ * froze the slot for its final catch-up, common/wire.h "Slot migration") just wait and
+ * go again.
+ * Between rounds the request sleeps on its context's timer (rt_req_sleep, no thread
+ * held): 1, 2, 4 ... ms, at most DATA_BACKOFF_MAX_MS, skipped when a refresh made the map
+ * newer. Rounds go on until the request's deadline (the client's timeout_ms from the
+ * header, else the router's --timeout-ms, less a margin so the reply reaches the client
+ * before it gives up) or DATA_MAX_ROUNDS; a retry's sub-frame carries the time left, so
+ * its call (bounded by 3/4 of it, nodes.c) ends in time too. Retried writes keep their
+ * request IDs: a node that already applied one answers its first result.
  *
  * Bounded replica reads (frame flag OS_HDR_F_BOUNDED_READ, every item a GET; first round
  * only): one sub-frame per shard, sent with the bound to a replica (readsel.c) or to the
@@ -45,7 +60,13 @@
 #include "slot.h"
 #include "util.h"
 
-#define DATA_MAX_ROUNDS 3
+/* Rounds of one request at most (the first included): with the backoff capped at 50 ms
+ * this is about 5 s of retrying, which the deadline usually ends first. */
+#define DATA_MAX_ROUNDS 100
+#define DATA_BACKOFF_MAX_MS 50u
+/* Part of the request's time kept back for the reply's way to the client: 1/8 of it,
+ * at most this much. */
+#define DATA_MARGIN_MAX_MS 250u
 
 typedef struct dreq dreq;
 
@@ -74,6 +95,10 @@ struct dreq {
 	unsigned ngroups;
 	os_map *map;     /* map of this round */
 	int round;
+	unsigned sleeps;      /* backoff waits so far */
+	bool migrating;       /* this retry has items that answered EMIGRATING */
+	uint64_t end_ns;      /* the client's deadline (os_now_ns clock) */
+	uint64_t retry_end_ns; /* no retry round starts after this */
 	atomic_uint pending;
 	atomic_int moved_node; /* a node that answered EMOVED, -1 none */
 	atomic_int newer_node; /* a node whose reply epoch beats our map, -1 none */
@@ -88,6 +113,12 @@ static void route(dreq *d);
 static bool is_moved(uint16_t st)
 {
 	return st == OSTORE_EMOVED || st == OSTORE_ENOTPRIMARY;
+}
+
+/* Items worth another round: moved (after a map refresh) or frozen (after a wait). */
+static bool is_retried(uint16_t st)
+{
+	return is_moved(st) || st == OSTORE_EMIGRATING;
 }
 
 static void dreq_free(dreq *d)
@@ -200,36 +231,82 @@ static void keep_reply(dreq *d, dgroup *g)
 	g->reply = NULL;
 }
 
-static void refresh_done(void *arg, int st)
+/* Backoff before retry round number @sleeps + 1: 1, 2, 4 ... ms, capped. */
+static uint32_t backoff_ms(unsigned sleeps)
 {
-	(void)st; /* re-route with whatever map is current now */
-	route(arg);
+	uint32_t ms = sleeps < 6 ? 1u << sleeps : DATA_BACKOFF_MAX_MS;
+	return ms < DATA_BACKOFF_MAX_MS ? ms : DATA_BACKOFF_MAX_MS;
 }
 
-/* Every call of the round has completed: retry moved items or reply. */
+static void woken(void *arg, int st)
+{
+	dreq *d = arg;
+	if (st != OSTORE_OK) {
+		finish(d); /* shutting down: the items keep their last status */
+		return;
+	}
+	route(d);
+}
+
+/* Wait the next backoff, then route the next round; or reply now when the wait would
+ * end past the retry deadline (the items keep their last status). */
+static void backoff(dreq *d)
+{
+	uint32_t ms = backoff_ms(d->sleeps++);
+	if (os_now_ns() + (uint64_t)ms * 1000000u >= d->retry_end_ns) {
+		OS_DEBUG("msg=\"retry deadline reached\" items=%u round=%d", d->ntodo, d->round);
+		finish(d);
+		return;
+	}
+	rt_req_sleep(d->r, ms, woken, d);
+}
+
+static void refresh_done(void *arg, int st)
+{
+	dreq *d = arg;
+	if (st == OSTORE_OK && !d->migrating)
+		route(d); /* the map grew: the moved items have a new owner now */
+	else
+		backoff(d); /* not newer yet (both owners may say moved for a moment), or frozen */
+}
+
+/* Every call of the round has completed: retry moved / frozen items or reply. */
 static void round_end(dreq *d)
 {
 	for (unsigned i = 0; i < d->ngroups; i++)
 		if (d->groups[i].reply != NULL)
 			keep_reply(d, &d->groups[i]);
-	uint16_t nt = 0;
-	for (uint16_t k = 0; k < d->ntodo; k++)
-		if (is_moved(d->res[d->todo[k]].status))
+	uint16_t nt = 0, nmig = 0;
+	for (uint16_t k = 0; k < d->ntodo; k++) {
+		uint16_t st = d->res[d->todo[k]].status;
+		if (is_retried(st))
 			d->todo[nt++] = d->todo[k];
+		nmig = (uint16_t)(nmig + (st == OSTORE_EMIGRATING));
+	}
 	int moved = atomic_load(&d->moved_node);
 	int newer = atomic_load(&d->newer_node);
 	rt_maps *maps = d->r->env->maps;
-	if (nt > 0 && moved >= 0 && d->round < DATA_MAX_ROUNDS) {
-		rt_metrics_moved(nt);
+	if (nt > 0 && d->round + 1 < DATA_MAX_ROUNDS && os_now_ns() < d->retry_end_ns) {
+		uint16_t nmoved = (uint16_t)(nt - nmig);
+		if (nmoved > 0)
+			rt_metrics_moved(nmoved);
+		if (nmig > 0)
+			rt_metrics_migrating(nmig);
 		d->ntodo = nt;
 		d->round++;
-		OS_DEBUG("msg=\"items moved, refreshing map\" node=%d items=%u round=%d", moved, nt,
-		         d->round);
-		if (rt_maps_fetch_any(maps, (uint16_t)moved, refresh_done, d) == OSTORE_OK)
+		d->migrating = nmig > 0;
+		OS_DEBUG("msg=\"retrying items\" moved=%u migrating=%u node=%d round=%d", nmoved,
+		         nmig, moved, d->round);
+		if (nmoved > 0 && moved >= 0 &&
+		    rt_maps_fetch_any(maps, (uint16_t)moved, refresh_done, d) == OSTORE_OK)
 			return;
-	} else if (newer >= 0) {
-		rt_maps_fetch(maps, (uint16_t)newer, NULL, NULL); /* background */
+		if (newer >= 0)
+			rt_maps_fetch(maps, (uint16_t)newer, NULL, NULL); /* background */
+		backoff(d);
+		return;
 	}
+	if (newer >= 0)
+		rt_maps_fetch(maps, (uint16_t)newer, NULL, NULL); /* background */
 	finish(d);
 }
 
@@ -289,6 +366,10 @@ static nng_msg *group_frame(const dreq *d, const dgroup *g)
 	os_buf b;
 	os_buf_init(&b);
 	uint32_t timeout_ms = d->r->hdr.timeout_ms;
+	if (d->round > 0) { /* a retry: what is left of the client's time */
+		uint64_t now = os_now_ns();
+		timeout_ms = d->end_ns > now + 1000000u ? (uint32_t)((d->end_ns - now) / 1000000u) : 1;
+	}
 	if ((g->replica || g->fell_back) && timeout_ms > 1)
 		timeout_ms /= 2;
 	os_hdr h = {
@@ -433,6 +514,14 @@ void rt_data_handle(rt_req *r)
 			d->bounded = false; /* a frame with a write goes to the primaries */
 	}
 	d->ntodo = n;
+	uint32_t budget_ms = r->hdr.timeout_ms;
+	if (budget_ms == 0)
+		budget_ms = rt_nodes_timeout_ms(r->env->nodes);
+	uint32_t margin_ms = budget_ms / 8;
+	if (margin_ms > DATA_MARGIN_MAX_MS)
+		margin_ms = DATA_MARGIN_MAX_MS;
+	d->end_ns = r->t0_ns + (uint64_t)budget_ms * 1000000u;
+	d->retry_end_ns = d->end_ns - (uint64_t)margin_ms * 1000000u;
 	atomic_init(&d->pending, 0);
 	atomic_init(&d->moved_node, -1);
 	atomic_init(&d->newer_node, -1);

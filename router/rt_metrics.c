@@ -3,7 +3,8 @@
  *
  *   nodes.c:    call sent ─▶ in-flight{node} +1;  call ended ─▶ -1, timeout/error{node}
  *   mapstate.c: MAP_GET started ─▶ refreshes;  newer map ─▶ installs
- *   data.c:     items moved ─▶ redirects;  reply built ─▶ procmetrics per item
+ *   data.c:     items moved ─▶ redirects;  items frozen ─▶ migrating retries;
+ *               reply built ─▶ procmetrics per item
  *   scrape:     collect() ─▶ map epoch
  */
 #include "rt_metrics.h"
@@ -20,7 +21,8 @@
 static struct {
 	os_procservice ps;
 	rt_maps *maps;
-	os_metric *inflight, *calls, *timeouts, *errors, *epoch, *fetches, *installs, *moved;
+	os_metric *inflight, *calls, *timeouts, *errors, *epoch, *fetches, *installs, *moved,
+	    *migrating;
 } g;
 
 #define M(field) &g.field
@@ -53,6 +55,10 @@ static const os_metric_slot defs[] = {
 	  .help = "Items re-routed with a newer map after a node answered moved / not primary.",
 	  .type = OS_METRIC_COUNTER},
 	 M(moved)},
+	{{.name = "orderstore_router_migrating_retries_total",
+	  .help = "Items retried after a node answered emigrating (slot frozen while it moves).",
+	  .type = OS_METRIC_COUNTER},
+	 M(migrating)},
 };
 #undef M
 
@@ -116,4 +122,9 @@ void rt_metrics_map_installed(void)
 void rt_metrics_moved(uint64_t items)
 {
 	os_metric_add(g.moved, 0, items);
+}
+
+void rt_metrics_migrating(uint64_t items)
+{
+	os_metric_add(g.migrating, 0, items);
 }

@@ -2,8 +2,9 @@
  * rt_metrics.h - the metrics of orderstore-router (internal to router/; docs/metrics.md).
  *
  * The shared request/process families (common/procmetrics.h) plus, per node of the map,
- * calls in flight, timeouts and errors, and the map: epoch, refreshes, installs, and
- * items re-routed after a node answered "moved" / "not primary". One set per process.
+ * calls in flight, timeouts and errors, and the map: epoch, refreshes, installs, items
+ * re-routed after a node answered "moved" / "not primary", and items retried after a
+ * node answered "emigrating" (slot frozen while it moves). One set per process.
  *
  * Thread safety: init/serve/stop/fini from the main thread; updates from any thread
  * (no-ops before init).
@@ -38,5 +39,7 @@ void rt_metrics_map_fetch(void);
 void rt_metrics_map_installed(void);
 /** rt_metrics_moved - @items items are re-routed after "moved" / "not primary". */
 void rt_metrics_moved(uint64_t items);
+/** rt_metrics_migrating - @items items are retried after "emigrating" (slot frozen). */
+void rt_metrics_migrating(uint64_t items);
 
 #endif /* RT_RT_METRICS_H */

@@ -14,6 +14,8 @@
  * request, no blocking call in any callback. A frame that cannot be decoded is answered
  * with its error code and the context goes on serving.
  * MAP_GET, MAP_SET and PING are answered here directly from the map holder.
+ * Each context also owns a timer aio (nng_sleep_aio) that its request may use to wait
+ * between retries (rt_req_sleep, data.c) without holding a thread.
  */
 #include "server.h"
 
@@ -37,6 +39,9 @@ typedef struct sctx {
 	int state;
 	nng_msg *msg; /* the request being served */
 	rt_req req;
+	nng_aio *timer;      /* rt_req_sleep */
+	rt_sleep_fn wake_fn; /* its completion, set while a sleep runs */
+	void *wake_arg;
 } sctx;
 
 struct rt_server {
@@ -101,6 +106,26 @@ void rt_req_reply_status(rt_req *r, uint16_t status)
 {
 	os_hdr h = rt_reply_hdr(r, status, 0);
 	rt_req_reply(r, rt_msg_frame(&h, NULL, 0));
+}
+
+static void timer_cb(void *arg)
+{
+	sctx *c = arg;
+	rt_sleep_fn fn = c->wake_fn;
+	void *fn_arg = c->wake_arg;
+	c->wake_fn = NULL;
+	c->wake_arg = NULL;
+	if (fn != NULL)
+		fn(fn_arg, nng_aio_result(c->timer) == 0 ? OSTORE_OK : OSTORE_ECLOSED);
+}
+
+void rt_req_sleep(rt_req *r, uint32_t ms, rt_sleep_fn fn, void *arg)
+{
+	sctx *c = r->owner;
+	c->wake_fn = fn;
+	c->wake_arg = arg;
+	/* A stopped timer (shutdown) still runs timer_cb, with NNG_ECANCELED. */
+	nng_sleep_aio((nng_duration)ms, c->timer);
 }
 
 static void handle_map_get(rt_req *r)
@@ -224,6 +249,17 @@ static void sctx_cb(void *arg)
 	}
 }
 
+/* Free the aios of the contexts set up so far, the contexts and @s (no callback runs). */
+static void free_aios(rt_server *s)
+{
+	for (unsigned i = 0; i < s->nctx; i++) {
+		nng_aio_free(s->ctxs[i].aio);
+		nng_aio_free(s->ctxs[i].timer);
+	}
+	free(s->ctxs);
+	free(s);
+}
+
 int rt_server_create(const rt_server_opts *opts, const rt_env *env, rt_server **out)
 {
 	rt_server *s = calloc(1, sizeof(*s));
@@ -248,6 +284,10 @@ int rt_server_create(const rt_server_opts *opts, const rt_env *env, rt_server **
 		c->srv = s;
 		if ((rv = nng_aio_alloc(&c->aio, sctx_cb, c)) != 0)
 			goto fail;
+		if ((rv = nng_aio_alloc(&c->timer, timer_cb, c)) != 0) {
+			nng_aio_free(c->aio);
+			goto fail;
+		}
 		s->nctx = i + 1;
 		if ((rv = nng_ctx_open(&c->ctx, s->sock)) != 0)
 			goto fail;
@@ -258,10 +298,7 @@ int rt_server_create(const rt_server_opts *opts, const rt_env *env, rt_server **
 		OS_ERROR("msg=\"cannot listen\" addr=%s err=\"%s\"", opts->listen, nng_strerror(rv));
 		nng_close(s->sock);
 		s->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
-		for (unsigned i = 0; i < s->nctx; i++)
-			nng_aio_free(s->ctxs[i].aio);
-		free(s->ctxs);
-		free(s);
+		free_aios(s);
 		return OSTORE_ECONNECT;
 	}
 	for (unsigned i = 0; i < s->nctx; i++)
@@ -271,10 +308,7 @@ int rt_server_create(const rt_server_opts *opts, const rt_env *env, rt_server **
 	return OSTORE_OK;
 fail:
 	nng_close(s->sock);
-	for (unsigned i = 0; i < s->nctx; i++)
-		nng_aio_free(s->ctxs[i].aio);
-	free(s->ctxs);
-	free(s);
+	free_aios(s);
 	return os_from_nng(rv);
 }
 
@@ -288,12 +322,17 @@ void rt_server_destroy(rt_server *s)
 {
 	if (s == NULL)
 		return;
+	/* Timers first: a sleeping request wakes with OSTORE_ECLOSED and replies (into the
+	 * closed socket) through its context's aio, which is stopped next. */
+	for (unsigned i = 0; i < s->nctx; i++)
+		nng_aio_stop(s->ctxs[i].timer);
 	for (unsigned i = 0; i < s->nctx; i++)
 		nng_aio_stop(s->ctxs[i].aio);
 	for (unsigned i = 0; i < s->nctx; i++) {
 		if (s->ctxs[i].msg != NULL)
 			nng_msg_free(s->ctxs[i].msg);
 		nng_aio_free(s->ctxs[i].aio);
+		nng_aio_free(s->ctxs[i].timer);
 	}
 	free(s->ctxs);
 	free(s);

@@ -39,6 +39,21 @@ typedef struct rt_req {
 } rt_req;
 
 /**
+ * Completion of rt_req_sleep(): @st is OSTORE_OK when the time passed, or OSTORE_ECLOSED
+ * when the router is shutting down (the timer was stopped): the request must then be
+ * ended at once, without sleeping again.
+ */
+typedef void (*rt_sleep_fn)(void *arg, int st);
+
+/**
+ * rt_req_sleep - run @fn(@arg, ...) once, on an nng thread, after @ms milliseconds, with
+ * the timer of @r's server context (one per context, so at most one sleep per request at
+ * a time). The request stays open meanwhile; @fn usually goes on with it. Never blocks
+ * (no thread sleeps: nng_sleep_aio). Cannot fail: @fn always runs exactly once.
+ */
+void rt_req_sleep(rt_req *r, uint32_t ms, rt_sleep_fn fn, void *arg);
+
+/**
  * rt_req_reply - send @reply (ownership passes here, also on failure) as the answer to
  * @r and end the request: @r and its body must not be used afterwards. @reply NULL means
  * "out of memory while building it": a status-only OSTORE_ENOMEM reply is tried instead.
@@ -83,9 +98,10 @@ int rt_server_create(const rt_server_opts *opts, const rt_env *env, rt_server **
 void rt_server_close(rt_server *s);
 
 /**
- * rt_server_destroy - wait for every context's callback to end and free the server.
- * Call after rt_server_close() and after rt_nodes_close() (so no handler is still
- * running). NULL is ignored.
+ * rt_server_destroy - stop the contexts' timers (a request still sleeping in
+ * rt_req_sleep() is woken with OSTORE_ECLOSED and ends), wait for every context's
+ * callback to end and free the server. Call after rt_server_close() and after
+ * rt_nodes_close() (so no handler is still running). NULL is ignored.
  */
 void rt_server_destroy(rt_server *s);
 

@@ -171,6 +171,10 @@ int cli_exit_for(ostore_status st)
 	case OSTORE_ECONNECT:
 	case OSTORE_ECLOSED:
 		return CLI_EXIT_UNREACHABLE;
+	case OSTORE_EMIGRATING:
+		/* The slot stayed frozen (a rebalance moving it) for the whole timeout: the write
+		 * was not applied; the cluster answered, so it is a failed operation. */
+		return CLI_EXIT_FAIL;
 	default:
 		return CLI_EXIT_FAIL;
 	}

@@ -236,6 +236,9 @@ OSTORE_API void ostore_free(void *p);
  * OSTORE_EFULL, OSTORE_ENOMEM. Timeouts apply per attempt: a call may take up to
  * (retries + 1) x timeout_ms.
  * After OSTORE_ETIMEDOUT / OSTORE_EUNAVAIL the write may or may not have been applied.
+ * OSTORE_EMIGRATING: the order's slot was frozen (a rebalance moving it to another
+ * shard) for the whole timeout, as the router retries it until then; the write was not
+ * applied and may be retried (the same holds for every write op and batch item).
  */
 OSTORE_API ostore_status ostore_put(ostore_client *c, const void *id, size_t id_len, const void *value,
                                     size_t value_len, uint64_t *version_out);

@@ -40,6 +40,10 @@ static void test_every_code(void **state)
 	}
 	assert_string_equal(ostore_status_name(OSTORE_OK), "OSTORE_OK");
 	assert_string_equal(ostore_status_name(OSTORE_EMOVED), "OSTORE_EMOVED");
+	/* Rebalance: a write to a frozen slot (wire code 27, docs/protocol.md). */
+	assert_int_equal(OSTORE_EMIGRATING, 27);
+	assert_string_equal(ostore_status_name(OSTORE_EMIGRATING), "OSTORE_EMIGRATING");
+	assert_non_null(strstr(ostore_strerror(OSTORE_EMIGRATING), "retry"));
 }
 
 static void test_out_of_range(void **state)

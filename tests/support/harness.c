@@ -8,6 +8,7 @@
  * leave the table when they are reaped (th_wait_exit, th_stop, th_run).
  * Ports: bind 127.0.0.1:0, read the port, close; never connect (an nng listener stalls
  * on a bare TCP connect). Readiness is checked with a real PING frame over nng REQ.
+ * Metrics are read with a plain HTTP/1.0 GET (th_http_get, th_metric).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -523,4 +525,48 @@ int th_run(const char *const argv[], const char *stdin_data, size_t stdin_len, c
 	if (out_len)
 		*out_len = len;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+char *th_http_get(int port, const char *path)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return NULL;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char req[256];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || write(fd, req, (size_t)n) != n) {
+		close(fd);
+		return NULL;
+	}
+	os_buf b;
+	os_buf_init(&b);
+	char chunk[4096];
+	ssize_t r;
+	while ((r = read(fd, chunk, sizeof(chunk))) > 0)
+		os_buf_put(&b, chunk, (size_t)r);
+	close(fd);
+	char *out = NULL;
+	if (r == 0 && !b.oom && os_buf_put(&b, "", 1) == 0) {
+		const char *body = strstr((const char *)b.data, "\r\n\r\n");
+		out = strdup(body != NULL ? body + 4 : "");
+	}
+	os_buf_fini(&b);
+	return out;
+}
+
+double th_metric(const char *text, const char *series)
+{
+	size_t sl = strlen(series);
+	for (const char *p = text; p != NULL && *p != '\0';) {
+		if (*p != '#' && strncmp(p, series, sl) == 0 && p[sl] == ' ')
+			return strtod(p + sl + 1, NULL);
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return -1;
 }

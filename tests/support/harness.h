@@ -53,6 +53,12 @@ int th_request(const char *url, const void *req, size_t len, void **reply, size_
  *  exit code, or -1 on timeout / signal. @stdin_data (may be NULL) is written to stdin. */
 int th_run(const char *const argv[], const char *stdin_data, size_t stdin_len, char **out,
            size_t *out_len, const char *log_path, int timeout_ms);
+/** th_http_get - GET http://127.0.0.1:@port@path (HTTP/1.0, 5 s receive timeout); the
+ *  malloc'ed body (free()), or NULL when the connection or read failed. */
+char *th_http_get(int port, const char *path);
+/** th_metric - the value of the sample whose series (name{labels}) is exactly @series in
+ *  Prometheus text @text, or -1 when absent. */
+double th_metric(const char *text, const char *series);
 
 /** A small cluster of real processes: nshards nodes (an even map, node i primary of
  *  shard i) and one router, under a fresh th_tmpdir. */
