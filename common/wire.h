@@ -414,7 +414,8 @@ int os_cksum_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *l
  *   source keeps its log (pinned) until a MIG_LOG from at least it, or 30 s idle.
  * Statuses: OK; OSTORE_EMOVED (the node does not own every slot of the range);
  *   OSTORE_ENOTPRIMARY; OSTORE_EINVAL (other cluster); OSTORE_ERESEED (unknown or
- *   expired session); OSTORE_EOVERLOAD (no free session); OSTORE_ESTALE.
+ *   expired session); OSTORE_EOVERLOAD (no free session); OSTORE_ESTALE; OSTORE_EUNAVAIL
+ *   (the node is behind the newest LSN of its shard it knows of: it never serves a copy).
  */
 typedef struct os_mig_snap_req {
 	uint64_t cluster_id, session;
@@ -517,7 +518,8 @@ int os_mig_freeze_reply_get(const uint8_t *p, size_t len, uint64_t *lsn, uint8_t
  * replication, acknowledged by K replicas (as a DATA write).
  * Statuses: OK; OSTORE_EINVAL (owns a slot of the range, entry outside the range, other
  *   cluster); OSTORE_ENOTPRIMARY (not a primary); OSTORE_EREPLICAS; OSTORE_EFULL;
- *   OSTORE_ESTORAGE; OSTORE_EPROTO; OSTORE_ESTALE.
+ *   OSTORE_ESTORAGE; OSTORE_EPROTO (also a PUT whose version is 0 or above 2^62);
+ *   OSTORE_ESTALE; OSTORE_EUNAVAIL (behind its shard, as DATA writes).
  */
 #define OS_MIG_APPLY_HDR 16u
 
@@ -537,8 +539,10 @@ int os_mig_apply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *clu
  * The node must be the primary of a shard and own NO slot of the range under a map at
  * least as new as the request's epoch; it deletes up to max_orders orders of the range
  * in one transaction (DEL log records: its replicas delete them too).
+ * The reply goes out as MIG_APPLY's does (durable; K replica acks when synchronous).
  * Statuses: OK; OSTORE_EINVAL (owns a slot of the range, other cluster);
- *   OSTORE_ENOTPRIMARY; OSTORE_ESTALE; OSTORE_EFULL; OSTORE_ESTORAGE; OSTORE_EPROTO.
+ *   OSTORE_ENOTPRIMARY; OSTORE_ESTALE; OSTORE_EFULL; OSTORE_ESTORAGE; OSTORE_EPROTO;
+ *   OSTORE_EREPLICAS; OSTORE_EUNAVAIL (behind its shard).
  */
 #define OS_MIG_PURGE_REQ_SIZE 16u
 #define OS_MIG_PURGE_REPLY_SIZE 8u

@@ -598,6 +598,55 @@ static void test_pull_reply(void **state)
 
 /* ---- SNAP ---- */
 
+/* JUMP records: accepted in REPL_PULL replies with an empty key, an 8-byte prev_lsn
+ * below their lsn; refused otherwise, and never in MIG_LOG / MIG_APPLY bodies. */
+static void test_pull_reply_jump(void **state)
+{
+	(void)state;
+	uint8_t prev[8], key[3] = {0, 1, 'a'};
+	os_st64(prev, 7);
+	os_log_entry j = {.lsn = 100, .epoch = 2, .op = OS_LOG_OP_JUMP, .value = prev, .value_len = 8};
+	os_log_entry p = {.lsn = 101, .epoch = 2, .op = OSTORE_OP_PUT, .key = key, .key_len = 3,
+	                  .value = (const uint8_t *)"v", .value_len = 1};
+	os_buf b;
+	os_buf_init(&b);
+	os_pull_reply_head_put(&b, 101, 1);
+	os_log_entry_put(&b, &j);
+	os_log_entry_put(&b, &p);
+	os_log_entry out[2];
+	uint64_t pl, ol;
+	assert_int_equal(os_pull_reply_get(b.data, b.len, 2, &pl, &ol, out), OSTORE_OK);
+	assert_int_equal(out[0].op, OS_LOG_OP_JUMP);
+	assert_int_equal(out[0].lsn, 100);
+	assert_int_equal(out[0].key_len, 0);
+	assert_int_equal(os_ld64(out[0].value), 7);
+	assert_int_equal(out[1].lsn, 101);
+	/* not in MIG_LOG replies */
+	os_buf m;
+	os_buf_init(&m);
+	os_mig_log_head hd = {.source_lsn = 101};
+	os_mig_log_head_put(&m, &hd);
+	os_log_entry_put(&m, &j);
+	os_mig_log_head gh;
+	assert_int_equal(os_mig_log_reply_get(m.data, m.len, 1, &gh, out), OSTORE_EPROTO);
+	os_buf_fini(&m);
+	/* prev_lsn not below lsn, a key, a value that is not 8 bytes */
+	os_log_entry bad[3] = {j, j, j};
+	uint8_t prev_hi[8];
+	os_st64(prev_hi, 100);
+	bad[0].value = prev_hi;
+	bad[1].key = key;
+	bad[1].key_len = 3;
+	bad[2].value_len = 4;
+	for (int i = 0; i < 3; i++) {
+		os_buf_reset(&b);
+		os_pull_reply_head_put(&b, 101, 1);
+		os_log_entry_put(&b, &bad[i]);
+		assert_int_equal(os_pull_reply_get(b.data, b.len, 1, &pl, &ol, out), OSTORE_EPROTO);
+	}
+	os_buf_fini(&b);
+}
+
 static void test_snap_req(void **state)
 {
 	(void)state;
@@ -729,6 +778,7 @@ int main(void)
 		cmocka_unit_test(test_scan_req),         cmocka_unit_test(test_scan_reply),
 		cmocka_unit_test(test_stats),            cmocka_unit_test(test_empty_kinds),
 		cmocka_unit_test(test_pull_req),         cmocka_unit_test(test_pull_reply),
+		cmocka_unit_test(test_pull_reply_jump),
 		cmocka_unit_test(test_snap_req),         cmocka_unit_test(test_snap_reply),
 		cmocka_unit_test(test_cksum),            cmocka_unit_test(test_bounded_read),
 	};
