@@ -5,7 +5,9 @@
  *   same shard ─▶ SCAN(slot_begin, e, limit, after) to its primary ─▶ node's reply body
  *   relayed unchanged (next_slot == e means "continue at e")
  *                 └─ EMOVED / ENOTPRIMARY: MAP_GET from that node (then the others if
- *                    not newer), recompute the run, retry (≤ 3)
+ *                    not newer), wait 1, 2, 4 ... ms (at most 50: during a slot's switch
+ *                    both owners may answer "moved" for a moment), recompute the run,
+ *                    retry (at most SCAN_MAX_ROUNDS)
  *
  * Design: one page per request, no state kept between pages (the cursor lives in the
  * client), so any router can serve the next page. The request object holds the decoded
@@ -17,7 +19,8 @@
 #include "log.h"
 #include "server.h"
 
-#define SCAN_MAX_ROUNDS 3
+#define SCAN_MAX_ROUNDS 20 /* about 0.6 s of waiting with the backoff below */
+#define SCAN_BACKOFF_MAX_MS 50u
 
 typedef struct sreq {
 	rt_req *r;
@@ -38,10 +41,22 @@ static void scan_end(sreq *s, nng_msg *reply, uint16_t status)
 		rt_req_reply(r, reply);
 }
 
+static void scan_woken(void *arg, int st)
+{
+	sreq *s = arg;
+	if (st != OSTORE_OK) {
+		scan_end(s, NULL, OSTORE_EMOVED); /* shutting down */
+		return;
+	}
+	scan_send(s);
+}
+
 static void scan_refreshed(void *arg, int st)
 {
-	(void)st;
-	scan_send(arg);
+	(void)st; /* re-route with whatever map is current after the wait */
+	sreq *s = arg;
+	uint32_t ms = s->round <= 6 ? 1u << (s->round - 1) : SCAN_BACKOFF_MAX_MS;
+	rt_req_sleep(s->r, ms < SCAN_BACKOFF_MAX_MS ? ms : SCAN_BACKOFF_MAX_MS, scan_woken, s);
 }
 
 static void scan_done(void *arg, int st, nng_msg *reply)
