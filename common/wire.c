@@ -629,3 +629,8 @@ int os_cksum_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *l
 	}
 	return OSTORE_OK;
 }
+
+int os_log_entry_get(os_rd *r, os_log_entry *e)
+{
+	return log_entry_get(r, e);
+}

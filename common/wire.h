@@ -295,6 +295,11 @@ int os_pull_req_get(const uint8_t *p, size_t len, os_pull_req *r);
 int os_pull_reply_head_put(os_buf *b, uint64_t primary_lsn, uint64_t oldest_lsn);
 /** os_log_entry_put - append one log entry. Returns OSTORE_OK or OSTORE_ENOMEM. */
 int os_log_entry_put(os_buf *b, const os_log_entry *e);
+/**
+ * os_log_entry_get - decode one log entry at @r (the REPL_PULL entry rules below); the
+ * entry points into @r's bytes. Returns OSTORE_OK or OSTORE_EPROTO. For the MIG frames.
+ */
+int os_log_entry_get(os_rd *r, os_log_entry *e);
 /** os_log_entry_size - bytes os_log_entry_put appends for @e. Cannot fail. */
 size_t os_log_entry_size(const os_log_entry *e);
 /**
