@@ -8,7 +8,8 @@
  *        ├─ local kill|start ──────▶ orderstore_ctl.c    (one node, newest map)
  *        ├─ put|get|del|stats ─────▶ orderstore_data.c   (liborderstore)
  *        ├─ import|export ─────────▶ orderstore_import.c (tools/retail.h, batches)
- *        └─ failover|status|verify ▶ orderstore_admin.c  (direct frames, orderstore_rpc.c)
+ *        ├─ failover|status|verify ▶ orderstore_admin.c  (direct frames, orderstore_rpc.c)
+ *        └─ rebalance ─────────────▶ orderstore_rebalance.c (+ _migrate.c, _mig.c, plan)
  *
  * Common options (--router, --dir, --timeout-ms, --log-level) may stand before the
  * subcommand or among its arguments. Every error message names its cause; the exit
@@ -53,6 +54,10 @@ static const char kMainHelp[] =
 	"  failover --shard S [--to N]  promote the most advanced replica of shard S\n"
 	"  verify [--shard S]           compare primary and replicas slot by slot\n"
 	"\n"
+	"Capacity (online: reads and writes go on; killed, run the command again):\n"
+	"  rebalance [--dry-run|--status] [--weights S=W,...] [--max-concurrent-slots N]\n"
+	"            [--rate MB/s]     move slots until each shard owns its share by weight\n"
+	"\n"
 	"Common options:\n" CLI_COMMON_HELP
 	"  --version          print the version\n"
 	"\n"
@@ -73,7 +78,7 @@ static const cli_command kCommands[] = {
 	{"local", cli_cmd_local}, {"put", cli_cmd_put},       {"get", cli_cmd_get},
 	{"del", cli_cmd_del},     {"import", cli_cmd_import}, {"export", cli_cmd_export},
 	{"stats", cli_cmd_stats}, {"status", cli_cmd_status}, {"failover", cli_cmd_failover},
-	{"verify", cli_cmd_verify},
+	{"verify", cli_cmd_verify}, {"rebalance", cli_cmd_rebalance},
 };
 
 void cli_err(const char *fmt, ...)
