@@ -441,7 +441,8 @@ static bool key_valid(const uint8_t *key, size_t len)
 	return len >= 3 && len <= 2u + OSTORE_MAX_ID_LEN && (unsigned)((key[0] << 8) | key[1]) < OSTORE_SLOTS;
 }
 
-static int log_entry_get(os_rd *r, os_log_entry *e)
+/* Decodes one log entry; a JUMP record (OS_LOG_OP_JUMP) only when @allow_jump. */
+static int log_entry_get(os_rd *r, os_log_entry *e, bool allow_jump)
 {
 	const uint8_t *h = os_rd_take(r, OS_LOG_ENTRY_HDR);
 	if (h == NULL)
@@ -451,6 +452,16 @@ static int log_entry_get(os_rd *r, os_log_entry *e)
 	e->op = h[16];
 	e->key_len = os_ld16(h + 18);
 	e->value_len = os_ld32(h + 20);
+	if (e->op == OS_LOG_OP_JUMP && allow_jump) {
+		/* no key, value = u64 prev_lsn below the record's own lsn */
+		if (e->key_len != 0 || e->value_len != 8)
+			return OSTORE_EPROTO;
+		e->key = NULL;
+		e->value = os_rd_take(r, 8);
+		if (e->value == NULL || os_ld64(e->value) >= e->lsn)
+			return OSTORE_EPROTO;
+		return OSTORE_OK;
+	}
 	if (e->op != OSTORE_OP_PUT && e->op != OSTORE_OP_DEL)
 		return OSTORE_EPROTO;
 	if (e->op == OSTORE_OP_DEL && e->value_len != 0)
@@ -477,10 +488,10 @@ int os_pull_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *pr
 	uint64_t pl = 0, ol = 0;
 	if (!os_rd_u64(&r, &pl) || !os_rd_u64(&r, &ol))
 		return OSTORE_EPROTO;
-	if (r.left / (OS_LOG_ENTRY_HDR + 3) < count)
+	if (r.left / OS_LOG_ENTRY_HDR < count)
 		return OSTORE_EPROTO;
 	for (uint16_t i = 0; i < count; i++) {
-		int st = log_entry_get(&r, &entries[i]);
+		int st = log_entry_get(&r, &entries[i], true);
 		if (st != OSTORE_OK)
 			return st;
 	}
@@ -632,5 +643,5 @@ int os_cksum_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *l
 
 int os_log_entry_get(os_rd *r, os_log_entry *e)
 {
-	return log_entry_get(r, e);
+	return log_entry_get(r, e, false); /* JUMP records: REPL_PULL replies only */
 }

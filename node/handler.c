@@ -9,6 +9,8 @@
  *              │            │    status-only OSTORE_ESTALEREAD; replica_read.c)
  *              │            └─ any write ─▶ node_job ─▶ writer (reply later)
  *              ├─ SCAN / STATS / MAP_GET / PING / CHECKSUM / SNAP ─▶ reply now
+ *              ├─ MIG_SNAP / MIG_LOG / MIG_FREEZE query ─▶ reply now (migrate.c)
+ *              ├─ MIG_FREEZE / MIG_APPLY / MIG_PURGE ─▶ writer (reply later, migrate.h)
  *              ├─ REPL_PULL ─▶ reply now, or parked until the writer commits (repl.h)
  *              └─ MAP_SET ─▶ older/equal/foreign: reply now; newer: writer (reply later)
  *
@@ -24,6 +26,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "migrate.h"
 #include "repl.h"
 #include "slot.h"
 #include "util.h"
@@ -41,6 +44,7 @@ void node_req_init(node_req *r)
 void node_req_fini(node_req *r)
 {
 	free(r->items);
+	free(r->ents);
 	os_buf_fini(&r->out);
 	os_buf_fini(&r->scratch);
 	os_buf_fini(&r->job.reply);
@@ -48,6 +52,7 @@ void node_req_fini(node_req *r)
 	node_pull_park_free(r->park);
 	r->park = NULL;
 	r->items = NULL;
+	r->ents = NULL;
 	r->job.map = NULL;
 }
 
@@ -74,7 +79,7 @@ static int read_status(node_env *env, const os_map *map, uint16_t slot)
 static _Atomic uint64_t bad_window;
 static _Atomic uint32_t bad_in_window;
 
-static void log_bad_frame(int status, uint8_t kind, size_t len)
+void node_log_bad_frame(int status, uint8_t kind, size_t len)
 {
 	uint64_t now = os_now_ns() / 1000000000ull;
 	uint64_t win = atomic_load(&bad_window);
@@ -97,7 +102,7 @@ static int reply_status(node_env *env, node_req *r, uint8_t kind, int status,
 static int reply_bad(node_env *env, node_req *r, uint8_t kind, int status, uint64_t client_id,
                      size_t len)
 {
-	log_bad_frame(status, kind, len);
+	node_log_bad_frame(status, kind, len);
 	return reply_status(env, r, kind, status, client_id);
 }
 
@@ -442,6 +447,13 @@ int node_handle(node_env *env, node_req *r, const uint8_t *p, size_t len)
 		break;
 	case OS_KIND_CHECKSUM:
 		out = node_checksum_handle(env, r, &h, body, body_len);
+		break;
+	case OS_KIND_MIG_SNAP:
+	case OS_KIND_MIG_LOG:
+	case OS_KIND_MIG_FREEZE:
+	case OS_KIND_MIG_APPLY:
+	case OS_KIND_MIG_PURGE:
+		out = node_mig_handle(env, r, &h, body, body_len, len);
 		break;
 	default:
 		return reply_bad(env, r, h.kind, OSTORE_EBADOP, h.client_id, len);

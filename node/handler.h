@@ -27,6 +27,8 @@
 typedef struct node_req {
 	os_item *items;    /* decoded DATA items (owned array) */
 	size_t items_cap;
+	os_log_entry *ents; /* decoded MIG_APPLY entries (owned array) */
+	size_t ents_cap;
 	os_buf out;        /* immediate replies */
 	os_buf scratch;    /* SCAN entries before the cursor is known */
 	node_job job;      /* writes; the owner sets job.done once */
@@ -45,6 +47,10 @@ void node_req_fini(node_req *r);
 
 /** node_req_stop - the server is closing: a parked pull of @r will not be answered. */
 void node_req_stop(node_req *r);
+
+/** node_log_bad_frame - log a frame answered @status (undecodable) at warn, at most
+ *  10 lines per second over all threads. Cannot fail. */
+void node_log_bad_frame(int status, uint8_t kind, size_t len);
 
 /**
  * node_handle - answer the frame @p of @len bytes (borrowed).

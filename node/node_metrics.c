@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "migrate.h"
 #include "repl.h"
 #include "store.h"
 #include "util.h"
@@ -32,7 +33,8 @@ static struct {
 	node_env *env;
 	os_metric *batch, *commit, *commit_failed, *map_size, *used, *readers, *readers_max,
 		*orders, *lsn, *epoch, *role, *acked, *peer_lag, *peer_age, *connected,
-		*reseed_req, *reseeds, *lag_lsn, *lag_s;
+		*reseed_req, *reseeds, *lag_lsn, *lag_s, *mig_orders, *mig_bytes, *mig_purged,
+		*mig_frozen;
 } g;
 
 #define M(field) &g.field
@@ -110,6 +112,23 @@ static const os_metric_slot defs[] = {
 	  .help = "Replica: seconds since it was last known caught up with its primary.",
 	  .type = OS_METRIC_GAUGE, .scale = 1e-9, .sparse = true},
 	 M(lag_s)},
+	{{.name = "orderstore_migration_orders_imported_total",
+	  .help = "Slot migration: copied writes applied here (MIG_APPLY PUTs, and DELs that "
+	          "removed an order).",
+	  .type = OS_METRIC_COUNTER},
+	 M(mig_orders)},
+	{{.name = "orderstore_migration_bytes_imported_total",
+	  .help = "Slot migration: value bytes of the orders applied here by MIG_APPLY.",
+	  .type = OS_METRIC_COUNTER},
+	 M(mig_bytes)},
+	{{.name = "orderstore_migration_orders_purged_total",
+	  .help = "Slot migration: orders of slots this node no longer owns deleted by MIG_PURGE.",
+	  .type = OS_METRIC_COUNTER},
+	 M(mig_purged)},
+	{{.name = "orderstore_migration_frozen_slots",
+	  .help = "Slot migration: slots frozen here (writes answer 'migrating').",
+	  .type = OS_METRIC_GAUGE},
+	 M(mig_frozen)},
 };
 #undef M
 
@@ -194,6 +213,10 @@ static void collect(void *arg)
 	}
 	collect_repl(env, map, role, shard, lsn);
 	os_map_unref(map);
+	uint32_t frozen = 0;
+	if (env->writer != NULL)
+		node_mig_frozen_view(env->writer, NULL, 0, 0, NULL, &frozen);
+	os_metric_set(g.mig_frozen, 0, frozen);
 }
 
 int node_metrics_init(node_env *env)
@@ -242,4 +265,15 @@ void node_metrics_reseed_requested(void)
 void node_metrics_reseeded(void)
 {
 	os_metric_inc(g.reseeds, 0);
+}
+
+void node_metrics_mig_imported(uint64_t orders, uint64_t bytes)
+{
+	os_metric_add(g.mig_orders, 0, orders);
+	os_metric_add(g.mig_bytes, 0, bytes);
+}
+
+void node_metrics_mig_purged(uint64_t orders)
+{
+	os_metric_add(g.mig_purged, 0, orders);
 }

@@ -44,4 +44,10 @@ void node_metrics_reseed_requested(void);
 /** node_metrics_reseeded - this replica completed a re-seed from its primary. */
 void node_metrics_reseeded(void);
 
+/** node_metrics_mig_imported - a MIG_APPLY committed @orders writes (PUTs and DELs
+ *  that removed an order) carrying @bytes value bytes. */
+void node_metrics_mig_imported(uint64_t orders, uint64_t bytes);
+/** node_metrics_mig_purged - a MIG_PURGE deleted @orders orders. */
+void node_metrics_mig_purged(uint64_t orders);
+
 #endif /* NODE_NODE_METRICS_H */

@@ -182,6 +182,13 @@ const node_repl_opts *node_repl_opts_get(const node_repl *r)
 
 static void job_fail_replicas(node_repl *r, node_job *job)
 {
+	if (job->kind != NODE_JOB_DATA) { /* migration jobs: a status-only reply */
+		os_buf_reset(&job->reply);
+		os_reply_status(&job->reply, job->hdr.kind, OSTORE_EREPLICAS,
+		                node_maps_epoch(r->env->maps), job->hdr.client_id);
+		job->done(job);
+		return;
+	}
 	os_hdr h = {.kind = (uint8_t)(job->hdr.kind | OS_REPLY_BIT),
 	            .count = job->nitems,
 	            .epoch = node_maps_epoch(r->env->maps),
@@ -438,13 +445,15 @@ static void pull_fill(node_env *env, const os_hdr *h, const os_pull_req *q, os_b
 	uint64_t epoch = map != NULL ? map->epoch : 0;
 	int st = pull_check(env, map, q);
 	MDB_txn *txn = NULL;
-	uint64_t plsn = 0, pepoch = 0, oldest = 0, newest = 0;
+	uint64_t plsn = 0, pepoch = 0, oldest = 0, newest = 0, first_prev = 0;
 	if (st == OSTORE_OK)
 		st = node_store_read_begin(env->store, &txn);
 	if (st == OSTORE_OK) {
 		st = node_store_meta_get(env->store, txn, &plsn, &pepoch);
 		if (st == OSTORE_OK)
 			st = node_replog_bounds(env->store, txn, &oldest, &newest);
+		if (st == OSTORE_OK) /* oldest - 1, or the prev_lsn of a JUMP record there */
+			st = node_replog_first_prev(env->store, txn, oldest, &first_prev);
 	}
 	if (st == OSTORE_OK && q->from_lsn == 0 && plsn == 0 &&
 	    atomic_exchange(&r->empty_unconfirmed, false))
@@ -464,17 +473,19 @@ static void pull_fill(node_env *env, const os_hdr *h, const os_pull_req *q, os_b
 		uint64_t at = 0;
 		if (q->from_lsn == plsn)
 			at = pepoch;
-		else if (oldest == 0 || q->from_lsn + 1 < oldest)
+		else if (oldest == 0 || q->from_lsn < first_prev)
 			st = OSTORE_ERESEED; /* behind the retained log */
 		else if (q->from_lsn >= oldest)
 			st = node_replog_epoch_at(env->store, txn, q->from_lsn, &at);
-		else
+		else if (q->from_lsn == first_prev)
 			at = q->from_epoch; /* the record before the oldest: cannot be checked */
+		else
+			st = OSTORE_ERESEED; /* an LSN skipped by a JUMP: never held by anyone */
 		if (st == OSTORE_ENOTFOUND)
-			st = OSTORE_ERESEED;
+			st = OSTORE_ERESEED; /* no record at from_lsn (a JUMP gap): diverged */
 		if (st == OSTORE_OK && at != q->from_epoch)
 			st = OSTORE_ERESEED; /* diverged */
-	} else if (st == OSTORE_OK && plsn > 0 && (oldest == 0 || oldest > 1)) {
+	} else if (st == OSTORE_OK && plsn > 0 && (oldest == 0 || first_prev > 0)) {
 		st = OSTORE_ERESEED; /* an empty replica, and the log no longer starts at 1 */
 	}
 	if (st == OSTORE_ERESEED && record)

@@ -156,6 +156,18 @@ void node_pull_park_free(void *park);
 /** node_snap_handle - answer a SNAP frame (snapshot.c). Reply in r->out, always now. */
 int node_snap_handle(node_env *env, node_req *r, const os_hdr *h, const uint8_t *body,
                      size_t len);
+/**
+ * node_mig_snap_page - answer a MIG_SNAP request @q (decoded and checked by migrate.c:
+ * epoch, cluster, primary, range owned) with one page of the range's snapshot into
+ * r->out: opens a migration session for session 0 (ending an older one of the same
+ * range; at most NODE_MIG_SESSIONS at once, else OSTORE_EOVERLOAD), continues it
+ * otherwise (OSTORE_ERESEED when unknown or expired). The session pins the log after its
+ * LSN until node_mig_snap_note_log or idle expiry. Reply now, always.
+ */
+int node_mig_snap_page(node_env *env, node_req *r, const os_hdr *h, const os_mig_snap_req *q);
+/** node_mig_snap_note_log - a MIG_LOG of [@begin, @end) from @from_lsn was answered:
+ *  drop the log pin of that range's finished session when @from_lsn reached its LSN. */
+void node_mig_snap_note_log(node_repl *r, uint16_t begin, uint16_t end, uint64_t from_lsn);
 /** node_snap_expire - end sessions idle for NODE_SNAP_IDLE_MS (ticker). */
 void node_snap_expire(node_repl *r);
 /** node_snap_note_pull - replica @node pulled from @from_lsn: drop its finished

@@ -30,7 +30,8 @@ typedef struct parked_job {
 /* One snapshot session (snapshot.c), guarded by node_repl.mu. */
 typedef struct snap_session {
 	uint64_t id;       /* 0 = free */
-	uint16_t node;     /* the replica */
+	uint16_t node;     /* the replica; OS_NODE_NONE for a migration session (MIG_SNAP) */
+	uint16_t slot_begin, slot_end; /* the slots it copies ([0, 4096) for a replica) */
 	MDB_txn *txn;      /* NULL once the last page went out (only the pin remains) */
 	uint64_t lsn, epoch;
 	uint64_t last_ns;  /* last use */

@@ -5,7 +5,8 @@
  *     ┌─▶ PULL(from_lsn = durable applied LSN, from_epoch, wait_ms = heartbeat / 3)
  *     │     no reply within wait_ms + heartbeat timeout ─▶ primary counted dead, retry
  *     │     reply epoch > ours ─▶ MAP_GET from the primary ─▶ install through the writer
- *     │     OK: entries consecutive from from_lsn + 1? ─no─▶ drop, log, retry
+ *     │     OK: entries consecutive from from_lsn + 1 (JUMPs: prev_lsn = LSN before)?
+ *     │                                                        ─no─▶ drop, log, retry
  *     │         ─▶ writer job (orders + log + lsn, one txn) ─▶ wait ─────────────────┐
  *     │         applied >= reply's primary_lsn ─▶ node_repl_confirm(receive time)   │
  *     │     ERESEED ─▶ SNAP pages ─▶ first page: checks, clear, write ... last: LSN  │
@@ -330,13 +331,20 @@ static void apply_pull(node_replica *rp, const os_hdr *h, const uint8_t *body, s
 		return;
 	}
 	node_repl_note_lsn(rp->env->repl, plsn);
+	/* Consecutive LSNs from from_lsn + 1; a JUMP record continues from its own lsn when
+	 * its prev_lsn is the LSN before it (os_pull_reply_get checked prev_lsn < lsn). */
+	uint64_t at = from_lsn;
 	for (uint32_t i = 0; i < h->count; i++) {
-		if (rp->ents[i].lsn != from_lsn + 1 + i) {
-			OS_ERROR("msg=\"LSN gap in pull reply: batch dropped\" expected=%llu got=%llu",
-			         (unsigned long long)(from_lsn + 1 + i), (unsigned long long)rp->ents[i].lsn);
+		const os_log_entry *e = &rp->ents[i];
+		bool jump = e->op == OS_LOG_OP_JUMP;
+		if (jump ? os_ld64(e->value) != at : e->lsn != at + 1) {
+			OS_ERROR("msg=\"LSN gap in pull reply: batch dropped\" expected=%llu got=%llu "
+			         "jump=%d",
+			         (unsigned long long)(at + 1), (unsigned long long)e->lsn, jump);
 			sleep_ms(100);
 			return;
 		}
+		at = e->lsn;
 	}
 	if (h->count == 0) {
 		if (node_store_lsn(rp->env->store) >= plsn)

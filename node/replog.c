@@ -4,6 +4,10 @@
  *   writer txn: put orders ... ─▶ append(lsn, epoch, op, key, value) ─▶ trim oldest ─▶ commit
  *   pull (read txn): cursor SET_RANGE(from_lsn + 1) ─▶ NEXT ... until the byte budget
  *
+ * JUMP records (OS_LOG_OP_JUMP, written by slot migration: mig_writer.c) only move the
+ * LSN forward: the LSNs between their prev_lsn and their own never exist, so code that
+ * looks for "the record before the oldest" asks node_replog_first_prev().
+ *
  * Appends use MDB_APPEND (LSNs only grow, so LMDB fills pages sequentially). The byte
  * limit is measured in LMDB pages of the DBI (mdb_stat), which is what the log costs on
  * disk; the number of records to drop is estimated from the average record size.
@@ -79,7 +83,9 @@ static bool rec_decode(const MDB_val *k, const MDB_val *v, os_log_entry *e)
 	e->key = p + REC_HDR;
 	e->value_len = (uint32_t)(v->mv_size - REC_HDR - e->key_len);
 	e->value = e->value_len ? p + REC_HDR + e->key_len : NULL;
-	return e->op == OSTORE_OP_PUT || e->op == OSTORE_OP_DEL;
+	if (e->op == OS_LOG_OP_JUMP)
+		return e->key_len == 0 && e->value_len == 8 && os_ld64(e->value) < e->lsn;
+	return (e->op == OSTORE_OP_PUT || e->op == OSTORE_OP_DEL) && e->key_len >= 3;
 }
 
 int node_replog_trim(node_store *st, MDB_txn *txn, uint64_t max_entries, uint64_t max_bytes,
@@ -190,4 +196,27 @@ int node_replog_scan(node_store *st, MDB_txn *txn, uint64_t after, node_replog_f
 		result = log_err("scan", rc);
 	mdb_cursor_close(cur);
 	return result;
+}
+
+int node_replog_first_prev(node_store *st, MDB_txn *txn, uint64_t oldest, uint64_t *prev)
+{
+	*prev = oldest > 0 ? oldest - 1 : 0;
+	if (oldest == 0)
+		return OSTORE_OK;
+	uint8_t kb[8];
+	be64(kb, oldest);
+	MDB_val k = mval(kb, sizeof kb), v;
+	int rc = mdb_get(txn, node_store_log_dbi(st), &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return OSTORE_OK;
+	if (rc != 0)
+		return log_err("get", rc);
+	os_log_entry e;
+	if (!rec_decode(&k, &v, &e)) {
+		OS_ERROR("msg=\"corrupt write log record\" lsn=%llu", (unsigned long long)oldest);
+		return OSTORE_ESTORAGE;
+	}
+	if (e.op == OS_LOG_OP_JUMP)
+		*prev = os_ld64(e.value);
+	return OSTORE_OK;
 }

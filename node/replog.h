@@ -5,7 +5,10 @@
  * in the same transaction the writer appends one record:
  *   key   = LSN (u64 big-endian, so LMDB keeps the records in LSN order)
  *   value = u64 epoch (LE, the map epoch of the primary that made the write)
- *           u8 op (OSTORE_OP_PUT / OSTORE_OP_DEL)  u16 key_len (LE)  key  value
+ *           u8 op (OSTORE_OP_PUT / OSTORE_OP_DEL / OS_LOG_OP_JUMP)  u16 key_len (LE)
+ *           key  value
+ * A JUMP record has key_len 0 and an 8-byte value, the u64 LE LSN of the record before
+ * it (prev_lsn): the LSNs between prev_lsn and its own never existed (wire.h).
  * Replicas append the records they apply with the primary's LSN and epoch, so a promoted
  * replica can feed the others. The log is bounded: node_replog_trim() deletes the oldest
  * records beyond the retention limits, never records after a pinned LSN (a snapshot
@@ -51,6 +54,13 @@ int node_replog_bounds(node_store *st, MDB_txn *txn, uint64_t *oldest, uint64_t 
  * (not retained), OSTORE_ESTORAGE (also for a corrupt record).
  */
 int node_replog_epoch_at(node_store *st, MDB_txn *txn, uint64_t lsn, uint64_t *epoch);
+
+/**
+ * node_replog_first_prev - the LSN a reader must hold to continue at the oldest record
+ * @oldest (from node_replog_bounds): @oldest - 1, or the prev_lsn of a JUMP record at
+ * @oldest; 0 when @oldest is 0. Returns OSTORE_OK or OSTORE_ESTORAGE.
+ */
+int node_replog_first_prev(node_store *st, MDB_txn *txn, uint64_t oldest, uint64_t *prev);
 
 /** Visitor of node_replog_scan: one record (pointers valid during the call only).
  *  Returns true to continue. */

@@ -9,7 +9,12 @@
  *   no request for NODE_SNAP_IDLE_MS ─▶ session ended (ticker)
  *
  * The pin keeps the log records after the snapshot's LSN, so the replica can catch up
- * from it: one re-seed per fall-behind. A node whose own LSN is below the newest LSN it
+ * from it: one re-seed per fall-behind.
+ *
+ * Migration sessions (MIG_SNAP, wire.h "Slot migration") are the same sessions for one
+ * slot range, not tied to a replica (node OS_NODE_NONE), at most NODE_MIG_SESSIONS at
+ * once; their pin stays until a MIG_LOG of the range from at least their LSN, or idle
+ * expiry. A node whose own LSN is below the newest LSN it
  * knows of for its shard never serves a snapshot (OSTORE_EUNAVAIL).
  */
 #include "repl_int.h"
@@ -19,6 +24,7 @@
 
 #include "handler.h"
 #include "log.h"
+#include "migrate.h"
 #include "slot.h"
 #include "util.h"
 
@@ -112,6 +118,9 @@ static int snap_check(node_env *env, const os_map *map, const os_snap_req *q)
 	return OSTORE_OK;
 }
 
+static int snap_open_locked(node_repl *r, snap_session *s, uint16_t node, uint16_t begin,
+                            uint16_t end);
+
 /* Finds or opens the session for @q (r->mu held). NULL with *st set on failure. */
 static snap_session *snap_take_locked(node_repl *r, const os_snap_req *q, int *st)
 {
@@ -136,24 +145,40 @@ static snap_session *snap_take_locked(node_repl *r, const os_snap_req *q, int *s
 		*st = OSTORE_EOVERLOAD;
 		return NULL;
 	}
-	MDB_txn *txn;
-	if ((*st = node_store_long_read_begin(r->env->store, &txn)) != OSTORE_OK)
+	if ((*st = snap_open_locked(r, free_s, q->node_id, 0, OSTORE_SLOTS)) != OSTORE_OK)
 		return NULL;
-	uint64_t lsn, epoch;
-	if ((*st = node_store_meta_get(r->env->store, txn, &lsn, &epoch)) != OSTORE_OK) {
-		node_store_long_read_end(r->env->store, txn);
-		return NULL;
-	}
-	free_s->id = os_random_u64();
-	free_s->node = q->node_id;
-	free_s->txn = txn;
-	free_s->lsn = lsn;
-	free_s->epoch = epoch;
-	free_s->last_ns = os_now_ns();
-	snap_recompute_pin_locked(r);
-	OS_INFO("msg=\"snapshot session opened\" replica=%u lsn=%llu", q->node_id,
-	        (unsigned long long)lsn);
 	return free_s;
+}
+
+/* Opens session @s for @node and [@begin, @end) (r->mu held). Returns its status. */
+static int snap_open_locked(node_repl *r, snap_session *s, uint16_t node, uint16_t begin,
+                            uint16_t end)
+{
+	MDB_txn *txn;
+	int st = node_store_long_read_begin(r->env->store, &txn);
+	if (st != OSTORE_OK)
+		return st;
+	uint64_t lsn, epoch;
+	if ((st = node_store_meta_get(r->env->store, txn, &lsn, &epoch)) != OSTORE_OK) {
+		node_store_long_read_end(r->env->store, txn);
+		return st;
+	}
+	s->id = os_random_u64() | 1u; /* never 0 */
+	s->node = node;
+	s->slot_begin = begin;
+	s->slot_end = end;
+	s->txn = txn;
+	s->lsn = lsn;
+	s->epoch = epoch;
+	s->last_ns = os_now_ns();
+	snap_recompute_pin_locked(r);
+	if (node == OS_NODE_NONE)
+		OS_INFO("msg=\"migration snapshot session opened\" begin=%u end=%u lsn=%llu", begin,
+		        end, (unsigned long long)lsn);
+	else
+		OS_INFO("msg=\"snapshot session opened\" replica=%u lsn=%llu", node,
+		        (unsigned long long)lsn);
+	return OSTORE_OK;
 }
 
 typedef struct snap_fill {
@@ -186,6 +211,62 @@ static bool snap_visit(void *arg, uint16_t slot, const uint8_t *id, size_t id_le
 	return true;
 }
 
+/*
+ * One page of session @s (marked busy by the caller, who no longer holds r->mu) after
+ * the LMDB key @after (@after_len 0: from the start of the session's range) into r->out.
+ * Ends the read transaction at the last page (the pin stays). Returns NODE_REPLY_NOW.
+ */
+static int snap_page(node_env *env, node_req *r, const os_hdr *h, snap_session *s,
+                     const uint8_t *after, uint16_t after_len, uint32_t max_bytes,
+                     uint64_t epoch)
+{
+	node_repl *rp = env->repl;
+	os_buf_reset(&r->out);
+	os_hdr rh = {.kind = (uint8_t)(h->kind | OS_REPLY_BIT), .epoch = epoch, .client_id = h->client_id};
+	os_hdr_put(&r->out, &rh);
+	os_snap_head hd = {.session = s->id, .snap_lsn = s->lsn, .snap_epoch = s->epoch};
+	size_t head_at = r->out.len;
+	os_snap_head_put(&r->out, &hd);
+	snap_fill f = {.out = &r->out, .budget = max_bytes};
+	if (f.budget < SNAP_BUDGET_MIN)
+		f.budget = SNAP_BUDGET_MIN;
+	if (f.budget > SNAP_BUDGET_MAX)
+		f.budget = SNAP_BUDGET_MAX;
+	uint16_t slot = after_len ? os_key_slot(after) : s->slot_begin;
+	if (slot < s->slot_begin) { /* a cursor before the range: start at the range */
+		slot = s->slot_begin;
+		after_len = 0;
+	}
+	int st = OSTORE_OK;
+	if (slot < s->slot_end) {
+		node_store_readers_lock(env->store);
+		st = node_store_scan(env->store, s->txn, slot, after_len ? after + 2 : NULL,
+		                     after_len ? after_len - 2u : 0, s->slot_end, snap_visit, &f);
+		node_store_readers_unlock(env->store);
+	}
+	pthread_mutex_lock(&rp->mu);
+	s->busy = false;
+	s->last_ns = os_now_ns();
+	bool done = st == OSTORE_OK && !f.stopped;
+	if (done && s->txn != NULL) {
+		node_store_long_read_end(env->store, s->txn);
+		s->txn = NULL; /* the pin stays until the copy caught up from s->lsn */
+		OS_INFO("msg=\"snapshot sent\" replica=%u begin=%u end=%u lsn=%llu", s->node,
+		        s->slot_begin, s->slot_end, (unsigned long long)s->lsn);
+	}
+	pthread_mutex_unlock(&rp->mu);
+	if (st != OSTORE_OK) {
+		os_buf_reset(&r->out);
+		os_reply_status(&r->out, h->kind, (uint16_t)st, epoch, h->client_id);
+		return NODE_REPLY_NOW;
+	}
+	if (!r->out.oom) {
+		r->out.data[head_at + 24] = done ? 1 : 0;
+		os_st16(r->out.data + 6, (uint16_t)f.count);
+	}
+	return NODE_REPLY_NOW;
+}
+
 int node_snap_handle(node_env *env, node_req *r, const os_hdr *h, const uint8_t *body,
                      size_t len)
 {
@@ -210,44 +291,80 @@ int node_snap_handle(node_env *env, node_req *r, const os_hdr *h, const uint8_t 
 			s->busy = true;
 		pthread_mutex_unlock(&rp->mu);
 	}
-	os_buf_reset(&r->out);
 	if (s == NULL) {
-		os_reply_status(&r->out, h->kind, (uint16_t)st, epoch, h->client_id);
-		return NODE_REPLY_NOW;
-	}
-	os_hdr rh = {.kind = (uint8_t)(h->kind | OS_REPLY_BIT), .epoch = epoch, .client_id = h->client_id};
-	os_hdr_put(&r->out, &rh);
-	os_snap_head hd = {.session = s->id, .snap_lsn = s->lsn, .snap_epoch = s->epoch};
-	size_t head_at = r->out.len;
-	os_snap_head_put(&r->out, &hd);
-	snap_fill f = {.out = &r->out, .budget = q.max_bytes};
-	if (f.budget < SNAP_BUDGET_MIN)
-		f.budget = SNAP_BUDGET_MIN;
-	if (f.budget > SNAP_BUDGET_MAX)
-		f.budget = SNAP_BUDGET_MAX;
-	uint16_t slot = q.after_len ? os_key_slot(q.after) : 0;
-	node_store_readers_lock(env->store);
-	st = node_store_scan(env->store, s->txn, slot, q.after_len ? q.after + 2 : NULL,
-	                     q.after_len ? q.after_len - 2u : 0, OSTORE_SLOTS, snap_visit, &f);
-	node_store_readers_unlock(env->store);
-	pthread_mutex_lock(&rp->mu);
-	s->busy = false;
-	s->last_ns = os_now_ns();
-	bool done = st == OSTORE_OK && !f.stopped;
-	if (done && s->txn != NULL) {
-		node_store_long_read_end(env->store, s->txn);
-		s->txn = NULL; /* the pin stays until the replica pulled from s->lsn */
-		OS_INFO("msg=\"snapshot sent\" replica=%u lsn=%llu", s->node, (unsigned long long)s->lsn);
-	}
-	pthread_mutex_unlock(&rp->mu);
-	if (st != OSTORE_OK) {
 		os_buf_reset(&r->out);
 		os_reply_status(&r->out, h->kind, (uint16_t)st, epoch, h->client_id);
 		return NODE_REPLY_NOW;
 	}
-	if (!r->out.oom) {
-		r->out.data[head_at + 24] = done ? 1 : 0;
-		os_st16(r->out.data + 6, (uint16_t)f.count);
+	return snap_page(env, r, h, s, q.after, q.after_len, q.max_bytes, epoch);
+}
+
+/* ---- migration sessions ---- */
+
+/* Finds or opens the migration session for @q (r->mu held). NULL with *st on failure. */
+static snap_session *mig_take_locked(node_repl *r, const os_mig_snap_req *q, int *st)
+{
+	if (q->session != 0) {
+		for (unsigned i = 0; i < NODE_SNAP_SESSIONS; i++) {
+			snap_session *s = &r->snaps[i];
+			if (s->id == q->session && s->node == OS_NODE_NONE && s->txn != NULL && !s->busy &&
+			    s->slot_begin == q->slot_begin && s->slot_end == q->slot_end)
+				return s;
+		}
+		*st = OSTORE_ERESEED; /* unknown, finished or expired: start again */
+		return NULL;
 	}
-	return NODE_REPLY_NOW;
+	snap_session *free_s = NULL;
+	unsigned mig = 0;
+	for (unsigned i = 0; i < NODE_SNAP_SESSIONS; i++) {
+		snap_session *s = &r->snaps[i];
+		if (s->id != 0 && s->node == OS_NODE_NONE && !s->busy &&
+		    s->slot_begin == q->slot_begin && s->slot_end == q->slot_end)
+			snap_end_locked(r, s); /* the tool started the range over */
+		if (s->id != 0 && s->node == OS_NODE_NONE)
+			mig++;
+		if (s->id == 0 && free_s == NULL)
+			free_s = s;
+	}
+	/* Keep room for replicas: migrations take at most NODE_MIG_SESSIONS. */
+	if (free_s == NULL || mig >= NODE_MIG_SESSIONS) {
+		*st = OSTORE_EOVERLOAD;
+		return NULL;
+	}
+	if ((*st = snap_open_locked(r, free_s, OS_NODE_NONE, q->slot_begin, q->slot_end)) != OSTORE_OK)
+		return NULL;
+	return free_s;
+}
+
+int node_mig_snap_page(node_env *env, node_req *r, const os_hdr *h, const os_mig_snap_req *q)
+{
+	node_repl *rp = env->repl;
+	uint64_t epoch = node_maps_epoch(env->maps);
+	int st = OSTORE_OK;
+	pthread_mutex_lock(&rp->mu);
+	snap_session *s = mig_take_locked(rp, q, &st);
+	if (s != NULL)
+		s->busy = true;
+	pthread_mutex_unlock(&rp->mu);
+	if (s == NULL) {
+		if (st == OSTORE_EOVERLOAD)
+			OS_WARN("msg=\"mig_snap refused: no free session\" begin=%u end=%u", q->slot_begin,
+			        q->slot_end);
+		os_buf_reset(&r->out);
+		os_reply_status(&r->out, h->kind, (uint16_t)st, epoch, h->client_id);
+		return NODE_REPLY_NOW;
+	}
+	return snap_page(env, r, h, s, q->after, q->after_len, q->max_bytes, epoch);
+}
+
+void node_mig_snap_note_log(node_repl *r, uint16_t begin, uint16_t end, uint64_t from_lsn)
+{
+	pthread_mutex_lock(&r->mu);
+	for (unsigned i = 0; i < NODE_SNAP_SESSIONS; i++) {
+		snap_session *s = &r->snaps[i];
+		if (s->id != 0 && s->node == OS_NODE_NONE && s->txn == NULL && !s->busy &&
+		    s->slot_begin == begin && s->slot_end == end && from_lsn >= s->lsn)
+			snap_end_locked(r, s);
+	}
+	pthread_mutex_unlock(&r->mu);
 }

@@ -532,3 +532,25 @@ void node_store_readers(node_store *st, unsigned *used, unsigned *max)
 	*used = lines > 0 ? lines - 1 : 0; /* no header line when the table is empty */
 	*max = m;
 }
+
+int node_store_meta_blob(node_store *st, MDB_txn *txn, const char *name, const uint8_t **p,
+                         size_t *n)
+{
+	MDB_val k = mval(name, strlen(name)), v;
+	int rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return OSTORE_ENOTFOUND;
+	if (rc != 0)
+		return store_err(name, rc);
+	*p = v.mv_data;
+	*n = v.mv_size;
+	return OSTORE_OK;
+}
+
+int node_store_meta_put(node_store *st, MDB_txn *txn, const char *name, const void *p,
+                        size_t n)
+{
+	MDB_val k = mval(name, strlen(name)), v = mval(p, n);
+	int rc = mdb_put(txn, st->meta, &k, &v, 0);
+	return rc != 0 ? store_err(name, rc) : OSTORE_OK;
+}

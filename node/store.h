@@ -6,7 +6,8 @@
  *             value = u64 version (little-endian) + value bytes.
  *   "meta":   "lsn" (u64 LE, the shard's last LSN), "applied_epoch" (u64 LE, the epoch
  *             stamped on the log entry at "lsn"), "map" (os_map_encode blob),
- *             "node_id" (u32 LE; a directory belongs to one node id for life).
+ *             "node_id" (u32 LE; a directory belongs to one node id for life),
+ *             "frozen" (slots frozen for a migration: mig_writer.c).
  *   "log":    the write log (replog.h): key = LSN (u64 big-endian), value = entry.
  * DIR/node.lock is held with flock() while the store is open, so a second process
  * cannot open the same directory (LMDB would allow it and the LSNs would diverge).
@@ -78,6 +79,14 @@ MDB_dbi node_store_meta_dbi(const node_store *st);
 /** node_store_meta_get - "lsn" and "applied_epoch" as seen by @txn (0 when absent).
  *  Returns OSTORE_OK or OSTORE_ESTORAGE. */
 int node_store_meta_get(node_store *st, MDB_txn *txn, uint64_t *lsn, uint64_t *epoch);
+
+/**
+ * node_store_meta_blob - the "meta" record @name as seen by @txn (read or write): on
+ * OSTORE_OK *@p / *@n point into the map (valid until the transaction ends or, in a
+ * write transaction, the next write). Returns OSTORE_OK, OSTORE_ENOTFOUND, OSTORE_ESTORAGE.
+ */
+int node_store_meta_blob(node_store *st, MDB_txn *txn, const char *name, const uint8_t **p,
+                         size_t *n);
 
 /**
  * node_store_long_read_begin - begin a read-only transaction meant to live across many
@@ -156,6 +165,10 @@ int node_store_del_key(node_store *st, MDB_txn *txn, const uint8_t *key, size_t 
 /** node_store_clear - delete every order and every log entry (re-seed). Returns
  *  OSTORE_OK, OSTORE_EFULL or OSTORE_ESTORAGE as node_store_put. */
 int node_store_clear(node_store *st, MDB_txn *txn);
+/** node_store_meta_put - store @n bytes at @p as the "meta" record @name (writer
+ *  thread). Errors as node_store_put. */
+int node_store_meta_put(node_store *st, MDB_txn *txn, const char *name, const void *p,
+                        size_t n);
 /** node_store_put_map - store @m as the "map" meta record. Errors as node_store_put,
  *  plus OSTORE_ENOMEM. */
 int node_store_put_map(node_store *st, MDB_txn *txn, const os_map *m);

@@ -21,9 +21,10 @@
  * OSTORE_EFULL. Any other storage error answers OSTORE_ESTORAGE for every item.
  *
  * MAP_SET jobs run alone in their own transaction, so all items of a batch are checked
- * against one map, and writes queued after a MAP_SET see the new map.
+ * against one map, and writes queued after a MAP_SET see the new map. Slot-migration jobs
+ * (MIG_FREEZE / MIG_APPLY / MIG_PURGE) run alone too, in mig_writer.c.
  */
-#include "writer.h"
+#include "writer_int.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -32,35 +33,12 @@
 
 #include "dedup.h"
 #include "log.h"
+#include "migrate.h"
 #include "node_metrics.h"
 #include "repl.h"
 #include "replog.h"
 #include "slot.h"
 #include "util.h"
-
-/* Pending request IDs of the running batch: open addressing, rebuilt per attempt. */
-typedef struct pend_entry {
-	uint64_t client_id, seq; /* seq 0 = empty */
-	node_dedup_result res;
-} pend_entry;
-
-struct node_writer {
-	node_env *env;
-	pthread_t thread;
-	bool started;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	node_job *head, *tail; /* queue, guarded by mu */
-	bool stopping;         /* guarded by mu */
-
-	/* writer thread only: */
-	node_dedup *dedup;
-	uint64_t lsn;
-	uint64_t epoch; /* epoch stamped on the entry at lsn */
-	pend_entry *pend;
-	size_t pend_cap; /* power of two */
-	size_t pend_used;
-};
 
 /* ---- pending request IDs ---- */
 
@@ -93,17 +71,20 @@ static pend_entry *pend_slot(node_writer *w, uint64_t client_id, uint64_t seq)
 /* ---- applying one item ---- */
 
 /*
- * Whether this node may write @slot under @map: OSTORE_OK; OSTORE_ENOMAP; OSTORE_EMOVED
+ * Whether this node may write (@is_write) or read @slot under @map: OSTORE_OK;
+ * OSTORE_EMIGRATING (a write to a slot it owns that is frozen for a move: mig_writer.c);
+ * OSTORE_ENOMAP; OSTORE_EMOVED
  * (another shard's slot); OSTORE_ENOTPRIMARY (a slot of the shard this node is a replica
  * of: fenced after a failover); OSTORE_EUNAVAIL (the shard has LSNs this node lacks);
  * OSTORE_EREPLICAS (started empty, no replica has confirmed it is empty too).
  */
-static int slot_status(node_writer *w, const os_map *map, uint16_t slot)
+static int slot_status(node_writer *w, const os_map *map, uint16_t slot, bool is_write)
 {
 	if (map == NULL)
 		return OSTORE_ENOMAP;
 	if (node_owns_slot(map, w->env->id, slot))
-		return node_repl_known_lsn(w->env->repl) > w->lsn          ? OSTORE_EUNAVAIL
+		return is_write && node_mig_frozen_locked(w, slot)                ? OSTORE_EMIGRATING
+		       : node_repl_known_lsn(w->env->repl) > w->lsn          ? OSTORE_EUNAVAIL
 		       : node_repl_empty_unconfirmed(w->env->repl, map) ? OSTORE_EREPLICAS
 		                                                         : OSTORE_OK;
 	uint32_t shard;
@@ -152,7 +133,7 @@ static int apply_item(node_writer *w, MDB_txn *txn, const os_map *map, uint64_t 
 			return OSTORE_OK;
 		}
 	}
-	int own = slot_status(w, map, slot);
+	int own = slot_status(w, map, slot, is_write);
 	if (own != OSTORE_OK) {
 		res->status = (uint16_t)own;
 		return OSTORE_OK;
@@ -226,7 +207,7 @@ static int apply_item(node_writer *w, MDB_txn *txn, const os_map *map, uint64_t 
 
 /* ---- replies ---- */
 
-static void reply_begin(node_job *job, uint16_t count, uint64_t epoch)
+void node_writer_reply_begin(node_job *job, uint16_t count, uint64_t epoch)
 {
 	os_hdr h = {
 		.kind = (uint8_t)(job->hdr.kind | OS_REPLY_BIT),
@@ -242,13 +223,13 @@ static void reply_begin(node_job *job, uint16_t count, uint64_t epoch)
 /* Every item of a DATA job answers @status (the batch failed). */
 static void reply_all_failed(node_job *job, int status, uint64_t epoch)
 {
-	reply_begin(job, job->nitems, epoch);
+	node_writer_reply_begin(job, job->nitems, epoch);
 	for (uint16_t i = 0; i < job->nitems; i++)
 		os_result_put(&job->reply, (uint16_t)status, 0, NULL, 0);
 }
 
 /* A reply that could not be built in full (out of memory) becomes a status-only one. */
-static void reply_check_oom(node_job *job, uint64_t epoch)
+void node_writer_reply_check_oom(node_job *job, uint64_t epoch)
 {
 	if (!job->reply.oom)
 		return;
@@ -259,7 +240,7 @@ static void reply_check_oom(node_job *job, uint64_t epoch)
 
 /* ---- batches ---- */
 
-static int trim_log(node_writer *w, MDB_txn *txn)
+int node_writer_trim_log(node_writer *w, MDB_txn *txn)
 {
 	const node_repl_opts *o = node_repl_opts_get(w->env->repl);
 	return node_replog_trim(w->env->store, txn, o->retain_entries, o->retain_bytes,
@@ -279,7 +260,7 @@ static int data_attempt(node_writer *w, node_job *batch, size_t nitems, const os
 	uint64_t lsn0 = w->lsn, epoch0 = w->epoch;
 	w->epoch = epoch; /* entries of this batch are stamped with the map's epoch */
 	for (node_job *j = batch; j != NULL && rc == OSTORE_OK; j = j->next) {
-		reply_begin(j, j->nitems, epoch);
+		node_writer_reply_begin(j, j->nitems, epoch);
 		j->ack_lsn = 0;
 		for (uint16_t i = 0; i < j->nitems && rc == OSTORE_OK; i++) {
 			node_dedup_result res;
@@ -296,7 +277,7 @@ static int data_attempt(node_writer *w, node_job *batch, size_t nitems, const os
 	if (w->lsn == lsn0)
 		w->epoch = epoch0; /* nothing written: the stamp of the last entry stays */
 	if (rc == OSTORE_OK && w->lsn != lsn0)
-		rc = trim_log(w, txn);
+		rc = node_writer_trim_log(w, txn);
 	uint64_t t0 = os_now_ns();
 	if (rc == OSTORE_OK)
 		rc = node_store_commit(w->env->store, txn, w->lsn, w->epoch);
@@ -343,7 +324,7 @@ static void run_data_batch(node_writer *w, node_job *batch, size_t nitems)
 			reply_all_failed(j, rc, epoch);
 			j->ack_lsn = 0;
 		}
-		reply_check_oom(j, epoch);
+		node_writer_reply_check_oom(j, epoch);
 		node_repl_job_done(w->env->repl, j);
 	}
 	os_map_unref(map);
@@ -403,7 +384,7 @@ static void run_map_job(node_writer *w, node_job *job)
 	uint64_t epoch = node_maps_epoch(w->env->maps);
 	os_buf_reset(&job->reply);
 	os_reply_status(&job->reply, job->hdr.kind, (uint16_t)rc, epoch, job->hdr.client_id);
-	reply_check_oom(job, epoch);
+	node_writer_reply_check_oom(job, epoch);
 	job->done(job);
 }
 
@@ -442,6 +423,16 @@ static int repl_apply(node_writer *w, MDB_txn *txn, node_job *job)
 	node_store *st = w->env->store;
 	for (uint32_t i = 0; i < job->nentries; i++) {
 		const os_log_entry *e = &job->log[i];
+		if (e->op == OS_LOG_OP_JUMP) { /* only moves the LSN: kept in the log */
+			if (os_ld64(e->value) != w->lsn || e->lsn <= w->lsn)
+				return OSTORE_EPROTO;
+			int rc = node_replog_append(st, txn, e);
+			if (rc != OSTORE_OK)
+				return rc;
+			w->lsn = e->lsn;
+			w->epoch = e->epoch;
+			continue;
+		}
 		if (e->lsn != w->lsn + 1)
 			return OSTORE_EPROTO;
 		int rc = e->op == OSTORE_OP_PUT
@@ -454,7 +445,7 @@ static int repl_apply(node_writer *w, MDB_txn *txn, node_job *job)
 		w->lsn = e->lsn;
 		w->epoch = e->epoch;
 	}
-	return trim_log(w, txn);
+	return node_writer_trim_log(w, txn);
 }
 
 /* Writes one snapshot page in @txn. */
@@ -525,6 +516,8 @@ static void *writer_main(void *arg)
 			run_map_job(w, batch);
 		else if (batch->kind == NODE_JOB_REPL || batch->kind == NODE_JOB_SNAP)
 			run_replica_job(w, batch);
+		else if (batch->kind != NODE_JOB_DATA)
+			node_mig_run_job(w, batch);
 		else
 			run_data_batch(w, batch, nitems);
 	}
@@ -546,6 +539,12 @@ int node_writer_create(node_env *env, node_writer **out)
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	pthread_mutex_init(&w->frozen_mu, NULL);
+	int rc = node_mig_load(w);
+	if (rc != OSTORE_OK) {
+		node_writer_destroy(w);
+		return rc;
+	}
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		node_writer_destroy(w);
 		return OSTORE_EINTERNAL;
@@ -592,6 +591,7 @@ void node_writer_destroy(node_writer *w)
 	node_writer_stop(w);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
+	pthread_mutex_destroy(&w->frozen_mu);
 	node_dedup_destroy(w->dedup);
 	free(w->pend);
 	free(w);

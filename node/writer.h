@@ -2,7 +2,8 @@
  * writer.h - the node's single writer thread: group commit (internal to node/).
  *
  * nng callbacks never touch a write transaction. A frame that writes (DATA with any
- * PUT/DEL/CAS, or MAP_SET with a newer map) becomes a node_job queued here. The writer
+ * PUT/DEL/CAS, MAP_SET with a newer map, MIG_FREEZE/APPLY/PURGE) becomes a node_job
+ * queued here. The writer
  * takes everything queued (up to NODE_BATCH_ITEMS items / NODE_BATCH_BYTES bytes, at
  * least one job), applies it in one LMDB write transaction, commits once (synced unless
  * --no-sync), and only then builds every reply and calls each job's done().
@@ -30,6 +31,9 @@ typedef enum node_job_kind {
 	NODE_JOB_MAP,  /* MAP_SET with a map newer than the node's at submit time */
 	NODE_JOB_REPL, /* replica: log entries pulled from the primary (replica.c) */
 	NODE_JOB_SNAP, /* replica: one page of a snapshot (replica.c) */
+	NODE_JOB_MIG_FREEZE, /* MIG_FREEZE freeze / unfreeze (migrate.h) */
+	NODE_JOB_MIG_APPLY,  /* MIG_APPLY: copied entries of slots this node does not own */
+	NODE_JOB_MIG_PURGE,  /* MIG_PURGE: delete orders of slots this node does not own */
 } node_job_kind;
 
 /**
@@ -48,9 +52,14 @@ typedef struct node_job {
 	os_buf reply;          /* the writer writes the whole reply frame here */
 	uint64_t ack_lsn;      /* DATA: highest LSN its writes answered (replica acks) */
 	int status;            /* REPL/SNAP/MAP: the outcome, set before done() */
-	const os_log_entry *log; /* REPL: entries, consecutive LSNs after the store's LSN */
+	const os_log_entry *log; /* REPL: entries, consecutive LSNs after the store's LSN
+	                            (JUMPs included); MIG_APPLY: the copied entries */
 	const os_snap_entry *snap; /* SNAP: entries of the page */
-	uint32_t nentries;     /* REPL/SNAP: number of entries */
+	uint32_t nentries;     /* REPL/SNAP/MIG_APPLY: number of entries */
+	uint8_t mig_op;        /* MIG_FREEZE: OS_MIG_FREEZE or OS_MIG_UNFREEZE */
+	uint16_t slot_begin, slot_end; /* MIG_*: the slot range [begin, end) */
+	uint64_t cluster_id;   /* MIG_APPLY/MIG_PURGE: the request's cluster */
+	uint32_t max_orders;   /* MIG_PURGE: orders to delete at most */
 	os_snap_head snap_head; /* SNAP: the page's head (done = last page) */
 	bool snap_first;       /* SNAP: first page: clear orders and log first */
 	void (*done)(struct node_job *job); /* called once on the writer thread */
@@ -58,7 +67,7 @@ typedef struct node_job {
 
 /**
  * REPL jobs apply the primary's entries with their LSN and epoch (orders + log + "lsn"
- * in one transaction). SNAP jobs write one snapshot page; the first clears the orders
+ * in one transaction; a JUMP entry only moves the LSN and is kept in the log). SNAP jobs write one snapshot page; the first clears the orders
  * and the log and sets the LSN to 0 (a crash mid-way leaves an empty replica that starts
  * over), the last sets the LSN and epoch to the snapshot's.
  *
