@@ -504,8 +504,11 @@ static int run_move(cli_rb_run *r, const rb_move *mv)
 		freeze_op(r, a, OS_MIG_UNFREEZE, mv, &flsn);
 		return rc;
 	}
-	/* r->map is the new map now; the destination must take it too (publish pushed it to
-	 * everyone; make sure B has it, as it must serve R from now on). */
+	/* r->map is the new map now (the old one, which @a and @b pointed into, is gone);
+	 * the destination must take it too: publish pushed it to everyone, make sure B has it,
+	 * as it serves R from now on. */
+	a = cli_rb_primary_addr(r->map, mv->from);
+	b = cli_rb_primary_addr(r->map, mv->to);
 	if ((st = cli_map_set(b, r->map, r->timeout_ms)) != OSTORE_OK && st != OSTORE_ESTALE) {
 		cli_err("%s: the destination primary %s did not take map epoch %" PRIu64 ": %s; run "
 		        "the command again to finish the move", r->cmd, b, r->map->epoch,
