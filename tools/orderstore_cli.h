@@ -2,7 +2,9 @@
  * orderstore_cli.h - internals shared by the files of the `orderstore` CLI (tools/ only).
  *
  *   orderstore.c         main: global options, subcommand table, help, exit codes
- *   orderstore_local.c   local up | down | status (processes under one directory)
+ *   orderstore_local.c   local up, the layout of a cluster directory (orderstore_local.h)
+ *   orderstore_local_ops.c  local down | status, the `local` dispatch
+ *   orderstore_shards.c  add-shard | remove-shard | local add-shard
  *   orderstore_proc.c    their helpers: PING, pid files, spawning, port checks
  *   orderstore_data.c    put | get | del | stats, and finding/opening the cluster
  *   orderstore_import.c  import (tools/retail.h -> batches in flight) | export (scan)
@@ -259,6 +261,8 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_status(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_rebalance(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_add_shard(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_remove_shard(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- local kill | start (orderstore_ctl.c), called by cli_cmd_local ---- */
 
