@@ -304,7 +304,10 @@ int cli_cmd_rebalance(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_usage_error(cmd, "--weights: every shard would have weight 0");
 		goto out;
 	}
-	if (w.n > 0) {
+	bool changed = false;
+	for (size_t k = 0; k < w.n; k++)
+		changed |= os_map_shard_by_id(r.map, w.shard[k])->weight != w.weight[k];
+	if (changed) {
 		os_map *next = os_map_clone(r.map);
 		for (size_t k = 0; next != NULL && k < w.n; k++)
 			os_map_set_weight(next, w.shard[k], w.weight[k]);
