@@ -177,10 +177,63 @@ int os_map_add_shard(os_map *m, uint16_t id, uint16_t primary, const uint16_t *r
 	memset(&s[at], 0, sizeof s[at]);
 	s[at].id = id;
 	s[at].primary = primary;
+	s[at].weight = OS_MAP_WEIGHT_DEFAULT;
 	s[at].nreplicas = nreplicas;
 	if (nreplicas)
 		memcpy(s[at].replicas, replicas, nreplicas * sizeof *replicas);
 	m->nshards++;
+	return OSTORE_OK;
+}
+
+int os_map_set_weight(os_map *m, uint16_t id, uint16_t weight)
+{
+	size_t at = shard_lower(m, id);
+	if (at >= m->nshards || m->shards[at].id != id)
+		return OSTORE_EINVAL;
+	m->shards[at].weight = weight;
+	return OSTORE_OK;
+}
+
+/* Whether node @node is the primary or a replica of any shard of @m. */
+static bool node_in_a_shard(const os_map *m, uint16_t node)
+{
+	for (uint16_t i = 0; i < m->nshards; i++) {
+		const os_map_shard *s = &m->shards[i];
+		if (s->primary == node)
+			return true;
+		for (uint16_t r = 0; r < s->nreplicas; r++)
+			if (s->replicas[r] == node)
+				return true;
+	}
+	return false;
+}
+
+/* Drop node @id (if present and in no shard), freeing its address. */
+static void drop_node_if_unused(os_map *m, uint16_t id)
+{
+	size_t at = node_lower(m, id);
+	if (at >= m->nnodes || m->nodes[at].id != id || node_in_a_shard(m, id))
+		return;
+	free(m->nodes[at].addr);
+	memmove(&m->nodes[at], &m->nodes[at + 1], (m->nnodes - at - 1) * sizeof m->nodes[0]);
+	m->nnodes--;
+}
+
+int os_map_remove_shard(os_map *m, uint16_t id)
+{
+	size_t at = shard_lower(m, id);
+	if (at >= m->nshards || m->shards[at].id != id || m->nshards == 1)
+		return OSTORE_EINVAL;
+	for (uint32_t i = 0; i < OSTORE_SLOTS; i++)
+		if (m->slot_shard[i] == id)
+			return OSTORE_EINVAL;
+	os_map_shard gone = m->shards[at];
+	memmove(&m->shards[at], &m->shards[at + 1], (m->nshards - at - 1) * sizeof gone);
+	m->nshards--;
+	if (gone.primary != OS_NODE_NONE)
+		drop_node_if_unused(m, gone.primary);
+	for (uint16_t r = 0; r < gone.nreplicas; r++)
+		drop_node_if_unused(m, gone.replicas[r]);
 	return OSTORE_OK;
 }
 
@@ -310,6 +363,7 @@ int os_map_encode(const os_map *m, os_buf *b)
 		os_buf_put_u16(b, s->nreplicas);
 		for (uint16_t r = 0; r < s->nreplicas; r++)
 			os_buf_put_u16(b, s->replicas[r]);
+		os_buf_put_u16(b, s->weight);
 	}
 	if (os_buf_reserve(b, 2 * OSTORE_SLOTS) == 0) {
 		for (uint32_t i = 0; i < OSTORE_SLOTS; i++)
@@ -339,7 +393,7 @@ int os_map_decode(const uint8_t *p, size_t len, os_map **out)
 	os_rd_u16(&r, &pad);
 	os_rd_u64(&r, &epoch);
 	os_rd_u64(&r, &cluster_id);
-	if (r.bad || magic != OS_MAP_MAGIC || format != OS_MAP_FORMAT)
+	if (r.bad || magic != OS_MAP_MAGIC || (format != OS_MAP_FORMAT && format != OS_MAP_FORMAT_V1))
 		return OSTORE_EPROTO;
 	if (nnodes == 0 || nshards == 0 || nnodes > OS_MAP_MAX_IDS || nshards > OS_MAP_MAX_IDS)
 		return OSTORE_EPROTO;
@@ -377,6 +431,9 @@ int os_map_decode(const uint8_t *p, size_t len, os_map **out)
 			goto fail;
 		for (uint16_t k = 0; k < nrep; k++)
 			os_rd_u16(&r, &reps[k]);
+		uint16_t weight = OS_MAP_WEIGHT_DEFAULT;
+		if (format >= OS_MAP_FORMAT)
+			os_rd_u16(&r, &weight);
 		if (r.bad)
 			goto fail;
 		int ast = os_map_add_shard(m, id, primary, reps, nrep);
@@ -384,6 +441,7 @@ int os_map_decode(const uint8_t *p, size_t len, os_map **out)
 			st = blob_status(ast);
 			goto fail;
 		}
+		os_map_set_weight(m, id, weight);
 	}
 	const uint8_t *slots = os_rd_take(&r, 2 * OSTORE_SLOTS);
 	if (slots == NULL || r.left != 0)
@@ -426,9 +484,10 @@ char *os_map_to_json(const os_map *m)
 			bad |= json_array_append_new(reps, json_integer(s->replicas[r]));
 		json_t *prim = s->primary == OS_NODE_NONE ? json_null() : json_integer(s->primary);
 		bad |= reps == NULL || prim == NULL; /* "o?" would turn a failed allocation into null */
-		bad |= json_array_append_new(shards, json_pack("{s:i, s:o?, s:o?}", "id",
+		bad |= json_array_append_new(shards, json_pack("{s:i, s:o?, s:o?, s:i}", "id",
 		                                               (int)s->id, "primary", prim,
-		                                               "replicas", reps));
+		                                               "replicas", reps, "weight",
+		                                               (int)s->weight));
 	}
 	for (uint32_t first = 0; first < OSTORE_SLOTS;) {
 		uint32_t last = first;
@@ -534,12 +593,18 @@ static int json_shards(os_map *m, const json_t *shards, char *err, size_t errlen
 				reps[nrep++] = (uint16_t)rid;
 			}
 		}
+		const json_t *wv = json_object_get(s, "weight");
+		long long weight = OS_MAP_WEIGHT_DEFAULT;
+		if (wv != NULL && (weight = jint(wv, UINT16_MAX)) < 0)
+			return jerr(err, errlen, "shard %lld: \"weight\" must be an integer 0..%u", id,
+			            UINT16_MAX);
 		int st = os_map_add_shard(m, (uint16_t)id, (uint16_t)prim, reps, (uint16_t)nrep);
 		if (st == OSTORE_ENOMEM)
 			return st;
 		if (st != OSTORE_OK)
 			return jerr(err, errlen, "shard %lld: duplicate shard id or a node listed twice",
 			            id);
+		os_map_set_weight(m, (uint16_t)id, (uint16_t)weight);
 	}
 	return OSTORE_OK;
 }

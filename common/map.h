@@ -9,16 +9,24 @@
  *
  * Two encodings, both produced and checked here only:
  *  - binary blob (wire MAP_GET/MAP_SET and the node's LMDB meta record), little-endian:
- *      u32 magic 0x50414D4F ("OMAP")  u16 format (1)  u16 nnodes  u16 nshards  u16 pad
+ *      u32 magic 0x50414D4F ("OMAP")  u16 format (2)  u16 nnodes  u16 nshards  u16 pad
  *      u64 epoch  u64 cluster_id
  *      nnodes x { u16 node_id  u16 addr_len  addr[addr_len] }
- *      nshards x { u16 shard_id  u16 primary  u16 nreplicas  u16 replicas[nreplicas] }
+ *      nshards x { u16 shard_id  u16 primary  u16 nreplicas  u16 replicas[nreplicas]
+ *                  u16 weight }                          (format 1: no weight field)
  *      4096 x u16 shard_id (slot table)
+ *    os_map_encode writes format 2; os_map_decode reads 1 (every weight 1) and 2.
  *  - JSON (files such as DIR/map.json and `orderstore map` output):
  *      {"cluster_id": "hex16", "epoch": 1,
  *       "nodes":  [{"id": 0, "addr": "tcp://127.0.0.1:7101"}, ...],
- *       "shards": [{"id": 0, "primary": 0, "replicas": [1]}, ...],
+ *       "shards": [{"id": 0, "primary": 0, "replicas": [1], "weight": 1}, ...],
  *       "slots":  [[first, last, shard], ...]}      (inclusive ranges covering 0..4095)
+ *    "weight" is optional when reading (default 1) and always written.
+ *
+ * Shard weights: the share of the 4096 slots a shard should own, relative to the other
+ * shards' weights (tools/rebalance_plan.h turns them into slot targets). 0 means
+ * "draining": the shard should own no slot (remove-shard). The weight is advice for the
+ * rebalance tool only: ownership is always the slot table, whatever the weights say.
  *
  * Validation (os_map_check, applied by both decoders): at least one shard and node, ids
  * unique, shard and node ids < OS_MAP_MAX_IDS, every slot's shard exists, every shard's
@@ -39,7 +47,9 @@
 #include "buf.h"
 
 #define OS_MAP_MAGIC 0x50414D4Fu
-#define OS_MAP_FORMAT 1u
+#define OS_MAP_FORMAT 2u        /* written; format 1 (no weights) is still read */
+#define OS_MAP_FORMAT_V1 1u
+#define OS_MAP_WEIGHT_DEFAULT 1u
 #define OS_MAP_MAX_IDS 1024u     /* node and shard IDs are < this */
 #define OS_MAP_MAX_REPLICAS 8u
 #define OS_NODE_NONE 0xFFFFu     /* "no node" in a shard's primary field */
@@ -54,6 +64,7 @@ typedef struct os_map_shard {
 	uint16_t primary; /* node id, or OS_NODE_NONE */
 	uint16_t nreplicas;
 	uint16_t replicas[OS_MAP_MAX_REPLICAS];
+	uint16_t weight; /* relative share of the slots; 0 = draining (no slots wanted) */
 } os_map_shard;
 
 typedef struct os_map {
@@ -77,12 +88,29 @@ os_map *os_map_clone(const os_map *m);
 
 /**
  * os_map_add_node / os_map_add_shard - builders for a map under construction (keep the
- * arrays sorted by id). Return OSTORE_OK, OSTORE_EINVAL (duplicate id, id too large, bad
- * address, too many replicas), OSTORE_ENOMEM.
+ * arrays sorted by id). A new shard has weight OS_MAP_WEIGHT_DEFAULT (1). Return
+ * OSTORE_OK, OSTORE_EINVAL (duplicate id, id too large, bad address, too many
+ * replicas), OSTORE_ENOMEM. On error @m is unchanged.
  */
 int os_map_add_node(os_map *m, uint16_t id, const char *addr);
 int os_map_add_shard(os_map *m, uint16_t id, uint16_t primary, const uint16_t *replicas,
                      uint16_t nreplicas);
+
+/**
+ * os_map_set_weight - set shard @id's weight in a map under construction (0 = draining).
+ * Returns OSTORE_OK, or OSTORE_EINVAL (no such shard; @m unchanged). Cannot fail otherwise.
+ */
+int os_map_set_weight(os_map *m, uint16_t id, uint16_t weight);
+
+/**
+ * os_map_remove_shard - remove shard @id from a map under construction, and with it
+ * every node of that shard (primary, replicas) that is no other shard's primary or
+ * replica (their addresses are freed). The shard must own no slot.
+ * Returns OSTORE_OK, or OSTORE_EINVAL (no such shard, it still owns slots, or it is the
+ * last shard); @m is unchanged on error. Cannot fail for lack of memory (arrays shrink
+ * in place).
+ */
+int os_map_remove_shard(os_map *m, uint16_t id);
 
 /**
  * os_map_build_even - a fresh map (epoch 1) of @nshards shards whose primaries are nodes

@@ -8,7 +8,9 @@
  *        ├─ local kill|start ──────▶ orderstore_ctl.c    (one node, newest map)
  *        ├─ put|get|del|stats ─────▶ orderstore_data.c   (liborderstore)
  *        ├─ import|export ─────────▶ orderstore_import.c (tools/retail.h, batches)
- *        └─ failover|status|verify ▶ orderstore_admin.c  (direct frames, orderstore_rpc.c)
+ *        ├─ failover|status|verify ▶ orderstore_admin.c  (direct frames, orderstore_rpc.c)
+ *        ├─ rebalance ─────────────▶ orderstore_rebalance.c (+ _migrate.c, _mig.c, plan)
+ *        └─ add-|remove-shard ─────▶ orderstore_shards.c
  *
  * Common options (--router, --dir, --timeout-ms, --log-level) may stand before the
  * subcommand or among its arguments. Every error message names its cause; the exit
@@ -54,6 +56,13 @@ static const char kMainHelp[] =
 	"  verify [--shard S]           compare primary and replicas slot by slot\n"
 	"  top [--json]                 live ops/s, p50/p99 and hot order IDs per node\n"
 	"\n"
+	"Capacity (online: reads and writes go on; killed, run the command again):\n"
+	"  rebalance [--dry-run|--status] [--weights S=W,...] [--max-concurrent-slots N]\n"
+	"            [--rate MB/s]     move slots until each shard owns its share by weight\n"
+	"  add-shard --primary ID=URL [--replica ID=URL ...]   add an empty shard (weight 1)\n"
+	"  local add-shard --dir DIR [--replicas R]   start a new shard's nodes and add it\n"
+	"  remove-shard S               drain shard S (weight 0, rebalance), then remove it\n"
+	"\n"
 	"Common options:\n" CLI_COMMON_HELP
 	"  --version          print the version\n"
 	"\n"
@@ -74,7 +83,8 @@ static const cli_command kCommands[] = {
 	{"local", cli_cmd_local}, {"put", cli_cmd_put},       {"get", cli_cmd_get},
 	{"del", cli_cmd_del},     {"import", cli_cmd_import}, {"export", cli_cmd_export},
 	{"stats", cli_cmd_stats}, {"status", cli_cmd_status}, {"failover", cli_cmd_failover},
-	{"verify", cli_cmd_verify}, {"top", cli_cmd_top},
+	{"verify", cli_cmd_verify}, {"top", cli_cmd_top}, {"rebalance", cli_cmd_rebalance},
+	{"add-shard", cli_cmd_add_shard}, {"remove-shard", cli_cmd_remove_shard},
 };
 
 void cli_err(const char *fmt, ...)

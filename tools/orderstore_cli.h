@@ -2,13 +2,19 @@
  * orderstore_cli.h - internals shared by the files of the `orderstore` CLI (tools/ only).
  *
  *   orderstore.c         main: global options, subcommand table, help, exit codes
- *   orderstore_local.c   local up | down | status (processes under one directory)
+ *   orderstore_local.c   local up, the layout of a cluster directory (orderstore_local.h)
+ *   orderstore_local_ops.c  local down | status, the `local` dispatch
+ *   orderstore_shards.c  add-shard | remove-shard | local add-shard
  *   orderstore_proc.c    their helpers: PING, pid files, spawning, port checks
  *   orderstore_data.c    put | get | del | stats, and finding/opening the cluster
  *   orderstore_import.c  import (tools/retail.h -> batches in flight) | export (scan)
  *   orderstore_rpc.c     direct frames to nodes/routers (MAP_GET/SET, STATS, CHECKSUM)
  *   orderstore_admin.c   failover | status | verify (replication administration)
  *   orderstore_ctl.c     local kill | local start (one node of a local cluster)
+ *   orderstore_rebalance.c  rebalance (options, --dry-run, --status, --weights)
+ *   orderstore_migrate.c the rebalance driver (orderstore_rebalance.h): recovery, moves
+ *   orderstore_mig.c     the slot-migration frames (orderstore_mig.h)
+ *   rebalance_plan.c     the planner (rebalance_plan.h, pure)
  *
  * Every subcommand is `int cmd(cli_ctx *ctx, int argc, char **argv)` where argv[0] is
  * the subcommand's name; it returns the process exit status (CLI_EXIT_*). Messages go
@@ -175,6 +181,10 @@ void cli_reply_free(cli_reply *r);
  */
 int cli_rpc(const char *url, uint8_t kind, uint64_t epoch, const void *body, size_t blen,
             uint32_t timeout_ms, cli_reply *out);
+/** cli_rpc_n - cli_rpc with @count in the frame header (frames whose body holds a
+ *  number of items, e.g. MIG_APPLY). Same results and ownership as cli_rpc. */
+int cli_rpc_n(const char *url, uint8_t kind, uint64_t epoch, uint16_t count, const void *body,
+              size_t blen, uint32_t timeout_ms, cli_reply *out);
 /** cli_map_get - MAP_GET from @url: OSTORE_OK with a new map in *out (unref it), or the
  *  transport error / the peer's status (OSTORE_ENOMAP...) / OSTORE_EPROTO. */
 int cli_map_get(const char *url, uint32_t timeout_ms, os_map **out);
@@ -251,6 +261,9 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_status(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_top(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_rebalance(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_add_shard(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_remove_shard(cli_ctx *ctx, int argc, char **argv);
 
 /* ---- local kill | start (orderstore_ctl.c), called by cli_cmd_local ---- */
 

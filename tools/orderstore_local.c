@@ -1,6 +1,6 @@
 /*
- * orderstore_local.c - `orderstore local up|down|status`: a whole cluster on 127.0.0.1
- * under one directory.
+ * orderstore_local.c - `orderstore local up`: a whole cluster on 127.0.0.1 under one
+ * directory, and the layout of that directory (which processes, where, how started).
  *
  *   DIR/map.json      the cluster map (epoch 1, N shards; R replicas per shard: shard s
  *                     has primary s*(R+1) and replicas s*(R+1)+1..+R, orderstore_ctl.c)
@@ -19,8 +19,8 @@
  *       DIR still run (others crashed or were killed), only the others are started, with
  *       the newest map asked from the running ones (as `local start` does); when all run,
  *       exit 1.
- * down: SIGTERM each PID whose /proc/PID/cmdline still names orderstore and DIR, wait up
- *       to 10 s, SIGKILL the rest, remove the pid files.
+ * The layout helpers (cli_lc_*, orderstore_local.h) are shared with
+ * orderstore_local_ops.c (down, status, add-shard and the `local` dispatch).
  * kill | start of one node: orderstore_ctl.c.
  */
 #include <dirent.h>
@@ -40,35 +40,14 @@
 
 #include "map.h"
 #include "orderstore_cli.h"
+#include "orderstore_local.h"
 #include "util.h"
 
 #define LOCAL_DEFAULT_BASE_PORT 7100u
-#define LOCAL_DEFAULT_WAIT_MS 15000u
-#define LOCAL_STOP_WAIT_MS 10000u
-#define LOCAL_MAX_PROCS (OS_MAP_MAX_IDS + 1)
-
-/* One process of the local cluster. */
-typedef struct local_proc {
-	char name[32];      /* "node-3", "router" */
-	char addr[300];     /* nng URL it listens on */
-	char pidfile[PATH_MAX];
-	char logfile[PATH_MAX];
-	pid_t pid;          /* started by this run; 0 = not started by it */
-	bool running;       /* already running before this run (its pid file is live) */
-	pid_t running_pid;
-	bool up;
-} local_proc;
-
-typedef struct local_cluster {
-	char dir[PATH_MAX]; /* absolute */
-	char map_path[PATH_MAX];
-	local_proc procs[LOCAL_MAX_PROCS]; /* nodes by map order, then the router last */
-	size_t nprocs;
-} local_cluster;
 
 /* ---- cluster layout ---------------------------------------------------------------- */
 
-static int cluster_init(local_cluster *lc, const char *dir)
+int cli_lc_init(cli_local_cluster *lc, const char *dir)
 {
 	memset(lc, 0, sizeof(*lc));
 	char abs[PATH_MAX];
@@ -81,9 +60,10 @@ static int cluster_init(local_cluster *lc, const char *dir)
 	return 0;
 }
 
-static local_proc *cluster_add(local_cluster *lc, const char *name, const char *addr)
+cli_local_proc *cli_lc_add(cli_local_cluster *lc, const char *name, const char *addr)
 {
-	local_proc *p = &lc->procs[lc->nprocs++];
+	cli_local_proc *p = &lc->procs[lc->nprocs++];
+	memset(p, 0, sizeof(*p));
 	cli_fmt(p->name, sizeof(p->name), "%s", name);
 	cli_fmt(p->addr, sizeof(p->addr), "%s", addr);
 	cli_fmt(p->pidfile, sizeof(p->pidfile), "%s/%s.pid", lc->dir, name);
@@ -91,8 +71,7 @@ static local_proc *cluster_add(local_cluster *lc, const char *name, const char *
 	return p;
 }
 
-/* First router URL from DIR/routers into @out; false if none. */
-static bool read_router_addr(const char *dir, char *out, size_t outlen)
+bool cli_lc_router_addr(const char *dir, char *out, size_t outlen)
 {
 	char path[PATH_MAX];
 	cli_fmt(path, sizeof(path), "%s/routers", dir);
@@ -112,30 +91,27 @@ static bool read_router_addr(const char *dir, char *out, size_t outlen)
 	return ok;
 }
 
-/* Fill @lc's processes from its map (nodes) and DIR/routers (router). */
-static int cluster_from_map(local_cluster *lc, const os_map *m, const char *router_addr)
+int cli_lc_from_map(cli_local_cluster *lc, const os_map *m, const char *router_addr)
 {
 	for (uint16_t i = 0; i < m->nnodes; i++) {
 		char name[32];
 		cli_fmt(name, sizeof(name), "node-%u", m->nodes[i].id);
-		cluster_add(lc, name, m->nodes[i].addr);
+		cli_lc_add(lc, name, m->nodes[i].addr)->node_id = m->nodes[i].id;
 	}
-	cluster_add(lc, "router", router_addr);
+	cli_lc_add(lc, "router", router_addr)->is_router = true;
 	return 0;
 }
 
 /* ---- local up ---------------------------------------------------------------------- */
 
-/* Stop processes this invocation started (our children): TERM, wait, KILL; remove their
- * pid files (never those of processes that were already running). */
-static void stop_started(local_cluster *lc)
+void cli_lc_stop_started(cli_local_cluster *lc)
 {
 	for (size_t i = 0; i < lc->nprocs; i++)
 		if (lc->procs[i].pid > 0)
 			kill(lc->procs[i].pid, SIGTERM);
 	uint64_t deadline = os_now_ns() + 5000ull * 1000000u;
 	for (size_t i = 0; i < lc->nprocs; i++) {
-		local_proc *p = &lc->procs[i];
+		cli_local_proc *p = &lc->procs[i];
 		if (p->pid <= 0)
 			continue;
 		unlink(p->pidfile); /* this run wrote it */
@@ -193,11 +169,11 @@ static int check_dir_usable(const char *cmd, const char *dir)
 
 /* Marks every process whose pid file names a live process of ours as running; removes
  * stale pid files. Returns how many run. */
-static size_t mark_running(local_cluster *lc)
+static size_t mark_running(cli_local_cluster *lc)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < lc->nprocs; i++) {
-		local_proc *p = &lc->procs[i];
+		cli_local_proc *p = &lc->procs[i];
 		pid_t pid = cli_read_pidfile(p->pidfile);
 		p->running = cli_proc_is_ours(pid, lc->dir);
 		if (p->running) {
@@ -211,7 +187,7 @@ static size_t mark_running(local_cluster *lc)
 }
 
 /* The first live *.pid of DIR into @name (without ".pid"); its PID, or 0 if none. */
-static pid_t any_running(const local_cluster *lc, char *name, size_t len)
+static pid_t any_running(const cli_local_cluster *lc, char *name, size_t len)
 {
 	DIR *d = opendir(lc->dir);
 	struct dirent *de;
@@ -359,19 +335,18 @@ static int up_parse(cli_ctx *ctx, int argc, char **argv, up_opts *o)
 	return -1;
 }
 
-/* Spawns process @i of @lc (node or, last, the router) and writes its pid file. */
-static int up_spawn(cli_ctx *ctx, local_cluster *lc, size_t i, const os_map *m,
-                    const char *node_bin, const char *router_bin)
+int cli_lc_spawn(cli_ctx *ctx, cli_local_cluster *lc, size_t i, const char *node_bin,
+                 const char *router_bin)
 {
-	local_proc *p = &lc->procs[i];
-	bool is_router = i == lc->nprocs - 1;
+	cli_local_proc *p = &lc->procs[i];
+	bool is_router = p->is_router;
 	char id[16], data[PATH_MAX];
 	const char *args[24];
 	int a = 0, err;
 	if (is_router) {
 		args[a++] = router_bin;
 	} else {
-		cli_fmt(id, sizeof(id), "%u", m->nodes[i].id);
+		cli_fmt(id, sizeof(id), "%u", p->node_id);
 		cli_fmt(data, sizeof(data), "%s/%s", lc->dir, p->name);
 		if ((err = cli_mkdir_p(data)) != 0) {
 			cli_err("local up: cannot create %s: %s", data, strerror(err));
@@ -411,9 +386,7 @@ static int up_spawn(cli_ctx *ctx, local_cluster *lc, size_t i, const os_map *m,
 	return 0;
 }
 
-/* Waits until every process answers PING (running ones count as up). Returns 0, or -1
- * after printing why (an early death, a timeout). */
-static int up_wait(local_cluster *lc, uint32_t wait_ms)
+int cli_lc_wait(cli_local_cluster *lc, uint32_t wait_ms)
 {
 	const char *cmd = "local up";
 	uint64_t deadline = os_now_ns() + (uint64_t)wait_ms * 1000000u;
@@ -424,7 +397,7 @@ static int up_wait(local_cluster *lc, uint32_t wait_ms)
 	}
 	while (nup < lc->nprocs && os_now_ns() < deadline) {
 		for (size_t i = 0; i < lc->nprocs; i++) {
-			local_proc *p = &lc->procs[i];
+			cli_local_proc *p = &lc->procs[i];
 			int status;
 			if (p->pid > 0 && waitpid(p->pid, &status, WNOHANG) == p->pid) {
 				cli_err("%s: %s (pid %ld) exited with %s %d before answering", cmd, p->name,
@@ -454,13 +427,7 @@ static int up_wait(local_cluster *lc, uint32_t wait_ms)
 	return -1;
 }
 
-/*
- * Waits until the primary of every shard that has replicas reports them all connected
- * (STATS replicas): until then a sync primary answers writes "not enough replicas", and
- * a primary that started empty takes no write before a replica has pulled. Only warns
- * when the time runs out: the cluster is up, the replicas may still come.
- */
-static void up_wait_replicas(const os_map *m, uint32_t wait_ms)
+void cli_lc_wait_replicas(const os_map *m, uint32_t wait_ms)
 {
 	uint64_t deadline = os_now_ns() + (uint64_t)wait_ms * 1000000u;
 	for (uint16_t i = 0; i < m->nshards; i++) {
@@ -485,7 +452,7 @@ static void up_wait_replicas(const os_map *m, uint32_t wait_ms)
 
 /* Loads DIR's map for a restart: the newest one of the running processes when some run
  * (@partial), else DIR/map.json; checks it against --shards/--replicas. */
-static os_map *up_restart_map(const local_cluster *lc, const up_opts *o, bool partial)
+static os_map *up_restart_map(const cli_local_cluster *lc, const up_opts *o, bool partial)
 {
 	const char *cmd = "local up";
 	char errbuf[256];
@@ -512,7 +479,7 @@ static os_map *up_restart_map(const local_cluster *lc, const up_opts *o, bool pa
 	return NULL;
 }
 
-static int local_up(cli_ctx *ctx, int argc, char **argv)
+int cli_local_up(cli_ctx *ctx, int argc, char **argv)
 {
 	const char *cmd = "local up";
 	up_opts o;
@@ -522,12 +489,12 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 	if ((rc = check_dir_usable(cmd, ctx->dir)) != 0)
 		return rc;
 	err = cli_mkdir_p(ctx->dir);
-	local_cluster *lc = calloc(1, sizeof(*lc));
+	cli_local_cluster *lc = calloc(1, sizeof(*lc));
 	if (lc == NULL) {
 		cli_err("%s: %s", cmd, strerror(ENOMEM));
 		return CLI_EXIT_FAIL;
 	}
-	if (err != 0 || (err = cluster_init(lc, ctx->dir)) != 0) {
+	if (err != 0 || (err = cli_lc_init(lc, ctx->dir)) != 0) {
 		cli_err("%s: cannot create %s: %s", cmd, ctx->dir, strerror(err));
 		free(lc);
 		return CLI_EXIT_FAIL;
@@ -551,7 +518,7 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 			free(lc);
 			return CLI_EXIT_FAIL;
 		}
-		if (!read_router_addr(lc->dir, router_addr, sizeof(router_addr)) || o.base_given)
+		if (!cli_lc_router_addr(lc->dir, router_addr, sizeof(router_addr)) || o.base_given)
 			cli_fmt(router_addr, sizeof(router_addr), "tcp://127.0.0.1:%u", o.base);
 	} else {
 		if (o.shards == 0) {
@@ -566,7 +533,7 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 		}
 		cli_fmt(router_addr, sizeof(router_addr), "tcp://127.0.0.1:%u", o.base);
 	}
-	cluster_from_map(lc, m, router_addr);
+	cli_lc_from_map(lc, m, router_addr);
 	size_t nrunning = mark_running(lc);
 	int result = CLI_EXIT_FAIL;
 	if (nrunning == lc->nprocs) {
@@ -647,7 +614,7 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < lc->nprocs; i++) {
 		if (lc->procs[i].running)
 			continue;
-		if (up_spawn(ctx, lc, i, m, node_bin, router_bin) != 0)
+		if (cli_lc_spawn(ctx, lc, i, node_bin, router_bin) != 0)
 			goto fail;
 		size_t n = strlen(started);
 		cli_fmt(started + n, sizeof(started) - n, "%s%s", nstarted ? ", " : "",
@@ -663,9 +630,9 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (up_wait(lc, o.wait_ms) != 0)
+	if (cli_lc_wait(lc, o.wait_ms) != 0)
 		goto fail;
-	up_wait_replicas(m, o.wait_ms);
+	cli_lc_wait_replicas(m, o.wait_ms);
 	if (partial)
 		printf("started %s (%zu of %zu processes were down) in %s with map epoch %llu\n",
 		       started, nstarted, lc->nprocs, lc->dir, (unsigned long long)m->epoch);
@@ -683,7 +650,7 @@ static int local_up(cli_ctx *ctx, int argc, char **argv)
 	result = CLI_EXIT_OK;
 	goto out;
 fail:
-	stop_started(lc);
+	cli_lc_stop_started(lc);
 	result = CLI_EXIT_FAIL;
 	goto out;
 out_rc:
@@ -696,10 +663,9 @@ out:
 
 /* ---- local down / status ------------------------------------------------------------- */
 
-/* Load DIR's processes (map.json + routers); prints why and returns -1 on failure. */
-static int cluster_load(local_cluster *lc, const char *cmd, const char *dir, bool quiet_absent)
+int cli_lc_load(cli_local_cluster *lc, const char *cmd, const char *dir, bool quiet_absent)
 {
-	int err = cluster_init(lc, dir);
+	int err = cli_lc_init(lc, dir);
 	if (err != 0) {
 		if (!(quiet_absent && err == ENOENT))
 			cli_err("%s: %s: %s", cmd, dir, strerror(err));
@@ -712,178 +678,10 @@ static int cluster_load(local_cluster *lc, const char *cmd, const char *dir, boo
 			cli_err("%s: no cluster in %s: cannot load %s: %s", cmd, dir, lc->map_path, errbuf);
 		return -1;
 	}
-	if (!read_router_addr(lc->dir, router_addr, sizeof(router_addr)))
+	if (!cli_lc_router_addr(lc->dir, router_addr, sizeof(router_addr)))
 		cli_fmt(router_addr, sizeof(router_addr), "-");
-	cluster_from_map(lc, m, router_addr);
+	cli_lc_from_map(lc, m, router_addr);
 	os_map_unref(m);
 	return 0;
 }
 
-static const char kDownHelp[] =
-	"usage: orderstore local down --dir DIR\n"
-	"Stop the processes of the local cluster in DIR (SIGTERM, then SIGKILL after 10 s)\n"
-	"and remove their pid files. Data, map and logs stay. Exit status 0 also when the\n"
-	"cluster is already down.\n";
-static const char kStatusHelp[] =
-	"usage: orderstore local status --dir DIR [--timeout-ms MS]\n"
-	"For each process of the local cluster in DIR: name, pid, address, role in the\n"
-	"newest cluster map (primary or replica of a shard; asked from the running\n"
-	"processes) and whether it answers a PING (within --timeout-ms, default 1000).\n"
-	"Exit status 0 when all are up, 1 otherwise.\n";
-
-static int local_down(cli_ctx *ctx, const char *dir)
-{
-	/* Every *.pid file counts, also one whose process is no longer in the map. */
-	char abs[PATH_MAX];
-	if (realpath(dir, abs) == NULL) {
-		printf("no cluster in %s (%s)\n", dir, strerror(errno));
-		return CLI_EXIT_OK;
-	}
-	(void)ctx;
-	struct {
-		char path[PATH_MAX];
-		pid_t pid;
-	} *pf = NULL;
-	size_t n = 0, cap = 0, signalled = 0;
-	DIR *d = opendir(abs);
-	struct dirent *de;
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-		if (len < 5 || strcmp(de->d_name + len - 4, ".pid") != 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			void *np = realloc(pf, cap * sizeof(*pf));
-			if (np == NULL)
-				break;
-			pf = np;
-		}
-		cli_fmt(pf[n].path, sizeof(pf[n].path), "%s/%s", abs, de->d_name);
-		pf[n].pid = cli_read_pidfile(pf[n].path);
-		if (cli_proc_is_ours(pf[n].pid, abs) && kill(pf[n].pid, SIGTERM) == 0)
-			signalled++;
-		else
-			pf[n].pid = 0;
-		n++;
-	}
-	if (d != NULL)
-		closedir(d);
-	uint64_t deadline = os_now_ns() + (uint64_t)LOCAL_STOP_WAIT_MS * 1000000u;
-	size_t killed = 0;
-	for (;;) {
-		size_t alive = 0;
-		for (size_t i = 0; i < n; i++)
-			if (pf[i].pid > 0 && cli_proc_is_ours(pf[i].pid, abs))
-				alive++;
-		if (alive == 0)
-			break;
-		if (os_now_ns() > deadline) {
-			for (size_t i = 0; i < n; i++) {
-				if (pf[i].pid > 0 && cli_proc_is_ours(pf[i].pid, abs)) {
-					cli_err("local down: %s (pid %ld) ignored SIGTERM for %u s; sending "
-					        "SIGKILL", pf[i].path, (long)pf[i].pid, LOCAL_STOP_WAIT_MS / 1000);
-					kill(pf[i].pid, SIGKILL);
-					killed++;
-				}
-			}
-			nng_msleep(200);
-			break;
-		}
-		nng_msleep(50);
-	}
-	for (size_t i = 0; i < n; i++)
-		unlink(pf[i].path);
-	free(pf);
-	if (signalled == 0)
-		printf("no cluster running in %s\n", abs);
-	else
-		printf("stopped %zu process%s in %s%s\n", signalled, signalled == 1 ? "" : "es", abs,
-		       killed ? " (some with SIGKILL)" : "");
-	return CLI_EXIT_OK;
-}
-
-static int local_status(cli_ctx *ctx, const char *dir)
-{
-	local_cluster *lc = calloc(1, sizeof(*lc));
-	if (lc == NULL) {
-		cli_err("local status: %s", strerror(ENOMEM));
-		return CLI_EXIT_FAIL;
-	}
-	if (cluster_load(lc, "local status", dir, false) != 0) {
-		free(lc);
-		return CLI_EXIT_FAIL;
-	}
-	uint32_t timeout = ctx->timeout_ms ? ctx->timeout_ms : 1000;
-	size_t nup = 0;
-	char errbuf[256], role[48];
-	os_map *m = NULL;
-	if (cli_local_newest_map(lc->dir, timeout, &m, errbuf, sizeof(errbuf)) != 0)
-		m = NULL; /* cluster_load read it a moment ago; show no roles then */
-	if (m != NULL)
-		printf("cluster map epoch %llu\n", (unsigned long long)m->epoch);
-	printf("%-10s %8s  %-28s %-20s %s\n", "process", "pid", "address", "role", "state");
-	for (size_t i = 0; i < lc->nprocs; i++) {
-		local_proc *p = &lc->procs[i];
-		unsigned id;
-		if (m != NULL && sscanf(p->name, "node-%u", &id) == 1)
-			cli_node_role(m, (uint16_t)id, role, sizeof(role));
-		else
-			cli_fmt(role, sizeof(role), "%s", i == lc->nprocs - 1 ? "router" : "-");
-		pid_t pid = cli_read_pidfile(p->pidfile);
-		bool running = cli_proc_is_ours(pid, lc->dir);
-		bool up = strcmp(p->addr, "-") != 0 && cli_ping(p->addr, timeout) == OSTORE_OK;
-		nup += up;
-		char pidtxt[24];
-		cli_fmt(pidtxt, sizeof(pidtxt), running ? "%ld" : "-", (long)pid);
-		printf("%-10s %8s  %-28s %-20s %s\n", p->name, pidtxt, p->addr, role,
-		       up ? "up" : running ? "down (running, not answering)" : "down");
-	}
-	os_map_unref(m);
-	size_t total = lc->nprocs;
-	free(lc);
-	fflush(stdout);
-	return nup == total ? CLI_EXIT_OK : CLI_EXIT_FAIL;
-}
-
-static const char kLocalHelp[] =
-	"usage: orderstore local up|down|status|kill|start --dir DIR [options]\n"
-	"  up       start a cluster of N shards under DIR (see 'orderstore local up --help')\n"
-	"  down     stop it\n"
-	"  status   show its processes and their roles\n"
-	"  kill     SIGKILL one node (NODE or --primary-of S)\n"
-	"  start    restart one node with the newest cluster map\n";
-
-int cli_cmd_local(cli_ctx *ctx, int argc, char **argv)
-{
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(kLocalHelp, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-	}
-	const char *sub = argv[1];
-	if (strcmp(sub, "up") == 0)
-		return local_up(ctx, argc - 1, argv + 1);
-	if (strcmp(sub, "kill") == 0)
-		return cli_local_kill(ctx, argc - 1, argv + 1);
-	if (strcmp(sub, "start") == 0)
-		return cli_local_start(ctx, argc - 1, argv + 1);
-	bool down = strcmp(sub, "down") == 0;
-	if (!down && strcmp(sub, "status") != 0)
-		return cli_usage_error("local", "unknown subcommand '%s' (up, down, status, kill or start)", sub);
-
-	static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-	const char *cmd = down ? "local down" : "local status";
-	int c;
-	argc--;
-	argv++;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		int orc = cli_opt_rest(ctx, cmd, c, argv, down ? kDownHelp : kStatusHelp);
-		if (orc != CLI_OPT_NEXT)
-			return orc;
-	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (ctx->dir == NULL)
-		return cli_usage_error(cmd, "--dir DIR is required");
-	return down ? local_down(ctx, ctx->dir) : local_status(ctx, ctx->dir);
-}

@@ -1,7 +1,7 @@
 /*
  * orderstore_rpc.c - the admin tool's direct line to nodes and routers: one synchronous
  * request/reply over nng REQ, the frames the admin commands need (MAP_GET, MAP_SET,
- * STATS, CHECKSUM), and how the admin commands find the newest cluster map.
+ * STATS, CHECKSUM; the MIG frames of rebalancing are orderstore_mig.c), and how the admin commands find the newest cluster map.
  *
  *   cli_find_map ─▶ MAP_GET to every router (--router / $ORDERSTORE_ROUTER / DIR/routers)
  *        │        ─▶ DIR/map.json (with --dir)
@@ -38,6 +38,12 @@ void cli_reply_free(cli_reply *r)
 int cli_rpc(const char *url, uint8_t kind, uint64_t epoch, const void *body, size_t blen,
             uint32_t timeout_ms, cli_reply *out)
 {
+	return cli_rpc_n(url, kind, epoch, 0, body, blen, timeout_ms, out);
+}
+
+int cli_rpc_n(const char *url, uint8_t kind, uint64_t epoch, uint16_t count, const void *body,
+              size_t blen, uint32_t timeout_ms, cli_reply *out)
+{
 	memset(out, 0, sizeof(*out));
 	nng_socket s;
 	int rv = nng_req0_open(&s);
@@ -53,7 +59,7 @@ int cli_rpc(const char *url, uint8_t kind, uint64_t epoch, const void *body, siz
 	}
 	os_buf b;
 	os_buf_init(&b);
-	os_hdr h = {.kind = kind, .timeout_ms = timeout_ms, .epoch = epoch};
+	os_hdr h = {.kind = kind, .count = count, .timeout_ms = timeout_ms, .epoch = epoch};
 	int st = os_hdr_put(&b, &h);
 	if (st == OSTORE_OK && blen > 0)
 		st = os_buf_put(&b, body, blen) == 0 ? OSTORE_OK : OSTORE_ENOMEM;

@@ -10,6 +10,10 @@ node (and DIR/local.json), `stats` with the node down exits 3 (--json: "orders":
 the error's name), and `local up` after a kill -9 of the node and the router starts just
 those two. Also: bad --router URLs and unknown short options are usage errors that name
 the argument, and `local up` refuses a non-empty directory that is no cluster's.
+Rebalancing (rebalance_checks): usage errors of rebalance / add-shard / remove-shard /
+local add-shard; on the 3-shard cluster `local add-shard`, `rebalance --dry-run` (1024
+slots to the new shard, none between old ones), `rebalance` (1024 slots per shard, every
+order still readable), `rebalance --status`, `remove-shard` (its node stopped).
 
 Environment (meson test_env): OSTORE_CLI_BIN, OSTORE_NODE_BIN, OSTORE_ROUTER_BIN.
 """
@@ -173,6 +177,94 @@ def one_shard_checks(tmp):
         run("local", "down", "--dir", d)
 
 
+def rebalance_usage_checks():
+    """Command-line errors of the capacity commands: exit 2, naming the problem."""
+    cases = [
+        (["rebalance", "--max-concurrent-slots", "0", "--dir", "/tmp/x"], "--max-concurrent-slots"),
+        (["rebalance", "--max-concurrent-slots", "4097", "--dir", "/tmp/x"], "--max-concurrent-slots"),
+        (["rebalance", "--rate", "fast", "--dir", "/tmp/x"], "--rate"),
+        (["rebalance", "--rate", "-1", "--dir", "/tmp/x"], "--rate"),
+        (["rebalance", "--weights", "0=x", "--dir", "/tmp/x"], "--weights"),
+        (["rebalance", "--weights", "0=70000", "--dir", "/tmp/x"], "--weights"),
+        (["rebalance", "--weights", "0=1,0=2", "--dir", "/tmp/x"], "twice"),
+        (["rebalance", "--weights", "x", "--dir", "/tmp/x"], "--weights"),
+        (["rebalance", "--dry-run", "--status", "--dir", "/tmp/x"], "exclude"),
+        (["rebalance", "extra", "--dir", "/tmp/x"], "unexpected argument"),
+        (["rebalance"], "no cluster given"),
+        (["add-shard", "--dir", "/tmp/x"], "--primary"),
+        (["add-shard", "--primary", "5", "--dir", "/tmp/x"], "NODE_ID=URL"),
+        (["add-shard", "--primary", "5=foo", "--dir", "/tmp/x"], "'foo'"),
+        (["add-shard", "--primary", "5000=tcp://127.0.0.1:1", "--dir", "/tmp/x"], "5000"),
+        (["add-shard", "--primary", "5=tcp://127.0.0.1:1", "--replica", "5=tcp://127.0.0.1:2",
+          "--dir", "/tmp/x"], "node id 5"),
+        (["remove-shard", "--dir", "/tmp/x"], "SHARD is required"),
+        (["remove-shard", "one", "--dir", "/tmp/x"], "SHARD"),
+        (["remove-shard", "1", "2", "--dir", "/tmp/x"], "unexpected argument"),
+        (["local", "add-shard"], "--dir DIR is required"),
+        (["local", "add-shard", "--dir", "/tmp/x", "--replicas", "9"], "--replicas"),
+    ]
+    for args, msg in cases:
+        expect(args, 2, f"{' '.join(args)} -> exit 2", err_has=msg)
+    rc, out, _ = expect(["--help"], 0, "--help lists the capacity commands")
+    check(b"rebalance" in out and b"add-shard" in out and b"remove-shard" in out,
+          "--help names rebalance, add-shard, remove-shard", repr(out[-600:]))
+    rc, out, _ = expect(["rebalance", "--help"], 0, "rebalance --help")
+    check(b"Exit status" in out and b"--dry-run" in out, "rebalance --help documents exit status")
+
+
+def rebalance_checks(d):
+    """3 shards + local add-shard: dry-run, rebalance, status, remove-shard."""
+    orders = {f"rb-{i}": f'{{"i":{i}}}' for i in range(150)}
+    for k, v in orders.items():
+        run("put", k, v, "--dir", d)
+    rc, out, err = expect(["local", "add-shard", "--dir", d], 0, "local add-shard")
+    check(b"added shard 3" in out, "the new shard is shard 3", repr(out))
+    with open(os.path.join(d, "map.json")) as f:
+        m = json.load(f)
+    check(len(m["shards"]) == 4 and m["shards"][3].get("weight") == 1 and
+          len(m["nodes"]) == 4, "map.json has the new shard and node", repr(m["shards"]))
+    check("node-3.pid" in pids_of(d), "the new node has a pid file", repr(pids_of(d)))
+    rc, out, _ = expect(["local", "status", "--dir", d], 0, "local status knows the new node")
+    check(b"node-3" in out and b"primary of shard 3" in out, "node-3 listed", repr(out))
+    rc, out, _ = expect(["rebalance", "--dry-run", "--dir", d], 0, "rebalance --dry-run")
+    text = out.decode()
+    moves = [l.split() for l in text.splitlines() if l.strip()[:1].isdigit() and len(l.split()) == 7]
+    check(moves and all(mv[2] == "3" for mv in moves), "every move goes to the new shard",
+          text[:800])
+    check(sum(int(mv[4]) for mv in moves) == 1024 and "plan of 1024 slots" in text,
+          "1024 slots move, none between old shards", text[:800])
+    check("est. MB" in text and "resulting balance" in text, "dry-run shows est. MB and balance")
+    expect(["rebalance", "--weights", "9=1", "--dir", d], 2, "--weights of an unknown shard -> 2",
+           err_has="no shard 9")
+    rc, out, err = expect(["rebalance", "--dir", d], 0, "rebalance onto the new shard")
+    check(b"moved: 1024 slots" in out, "rebalance totals", repr(out[-400:]))
+    rc, out, _ = expect(["stats", "--json", "--dir", d], 0, "stats after rebalance")
+    st = json.loads(out)
+    check([x["slots"] for x in st["shards"]] == [1024] * 4, "1024 slots per shard", repr(out))
+    bad = [k for k, v in orders.items() if run("get", k, "--dir", d)[1] != v.encode()]
+    check(not bad, "every order readable after the rebalance", repr(bad[:5]))
+    rc, out, _ = expect(["rebalance", "--status", "--dir", d], 0, "rebalance --status")
+    check(b"balanced" in out and out.count(b" none") == 4, "status: balanced, nothing frozen",
+          repr(out))
+    rc, out, _ = expect(["rebalance", "--dir", d], 0, "rebalance of a balanced map")
+    check(b"nothing to move" in out, "nothing to move", repr(out))
+    node3 = pids_of(d)["node-3.pid"]
+    rc, out, err = expect(["remove-shard", "3", "--dir", d], 0, "remove-shard 3")
+    check(b"removed shard 3" in out, "remove-shard reports", repr(out[-400:]))
+    wait_gone(node3)
+    check(not alive(node3) and "node-3.pid" not in pids_of(d), "its node is stopped")
+    rc, out, _ = expect(["stats", "--json", "--dir", d], 0, "stats after remove-shard")
+    st = json.loads(out)
+    check(len(st["shards"]) == 3 and sum(x["slots"] for x in st["shards"]) == 4096,
+          "3 shards own every slot", repr(out))
+    bad = [k for k, v in orders.items() if run("get", k, "--dir", d)[1] != v.encode()]
+    check(not bad, "every order readable after remove-shard", repr(bad[:5]))
+    expect(["remove-shard", "3", "--dir", d], 0, "remove-shard again: nothing to do",
+           out=None, err_has=None)
+    for k in orders:
+        run("del", k, "--dir", d)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ostore-cli-")
     d = os.path.join(tmp, "cluster")
@@ -214,8 +306,10 @@ def main():
         check(b"Exit status" in out and b"3  cluster unreachable" in out, "--help documents exit codes")
         for sub in (["put"], ["get"], ["del"], ["import"], ["export"], ["stats"], ["local", "up"],
                     ["local", "down"], ["local", "status"], ["local", "kill"], ["local", "start"],
-                    ["status"], ["failover"], ["verify"]):
+                    ["status"], ["failover"], ["verify"], ["rebalance"], ["add-shard"],
+                    ["remove-shard"], ["local", "add-shard"]):
             expect(sub + ["--help"], 0, f"{' '.join(sub)} --help -> exit 0")
+        rebalance_usage_checks()
         rc, out, _ = expect(["--version"], 0, "--version -> exit 0")
         check(out.startswith(b"orderstore "), "--version prints the version", repr(out))
 
@@ -354,6 +448,7 @@ def main():
         check(ids == ["900001", "900002", "900005", "900010", "A900004", "C900003"],
               "export has every order", repr(ids))
 
+        rebalance_checks(d)
         one_shard_checks(tmp)
 
         # ---- down, then restart on the same data

@@ -1,6 +1,8 @@
 /*
  * test_map.c - the cluster map: even builds, blob and JSON round trips, validation,
- * lookups, refcounting and file I/O. Every refused map must be refused whole.
+ * lookups, refcounting and file I/O. Every refused map must be refused whole. Shard
+ * weights: blob format 2 carries them, format 1 still decodes (weight 1), JSON "weight"
+ * is optional; removing a shard drops its nodes unless another shard uses them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +36,7 @@ static void assert_map_equal(const os_map *a, const os_map *b)
 		assert_int_equal(a->shards[i].id, b->shards[i].id);
 		assert_int_equal(a->shards[i].primary, b->shards[i].primary);
 		assert_int_equal(a->shards[i].nreplicas, b->shards[i].nreplicas);
+		assert_int_equal(a->shards[i].weight, b->shards[i].weight);
 		assert_memory_equal(a->shards[i].replicas, b->shards[i].replicas,
 		                    a->shards[i].nreplicas * sizeof(uint16_t));
 	}
@@ -53,6 +56,8 @@ static os_map *sample_map(void)
 	assert_int_equal(os_map_add_shard(m, 7, 50, r2, 3), OSTORE_OK);
 	assert_int_equal(os_map_add_shard(m, 0, 0, r0, 1), OSTORE_OK);
 	assert_int_equal(os_map_add_shard(m, 3, 20, r1, 2), OSTORE_OK);
+	assert_int_equal(os_map_set_weight(m, 3, 5), OSTORE_OK);
+	assert_int_equal(os_map_set_weight(m, 7, 0), OSTORE_OK);
 	const uint16_t order[] = {0, 3, 7};
 	for (uint32_t s = 0; s < OSTORE_SLOTS; s++)
 		m->slot_shard[s] = order[(s / 100) % 3];
@@ -124,10 +129,110 @@ static void test_blob_roundtrip(void **state)
 	b.data[0] ^= 0xFF;
 	assert_int_equal(os_map_decode(b.data, b.len, &d), OSTORE_EPROTO);
 	b.data[0] ^= 0xFF;
-	b.data[4] = 2;
+	b.data[4] = 3;
+	assert_int_equal(os_map_decode(b.data, b.len, &d), OSTORE_EPROTO);
+	b.data[4] = 1; /* format 1 has no weights: the bytes no longer line up */
 	assert_int_equal(os_map_decode(b.data, b.len, &d), OSTORE_EPROTO);
 	os_buf_fini(&b);
 	os_map_unref(m);
+}
+
+/* A format-1 blob (written before weights existed) decodes with every weight 1. */
+static void test_blob_format1(void **state)
+{
+	(void)state;
+	os_map *m = sample_map();
+	os_buf b;
+	os_buf_init(&b);
+	os_buf_put_u32(&b, OS_MAP_MAGIC);
+	os_buf_put_u16(&b, OS_MAP_FORMAT_V1);
+	os_buf_put_u16(&b, m->nnodes);
+	os_buf_put_u16(&b, m->nshards);
+	os_buf_put_u16(&b, 0);
+	os_buf_put_u64(&b, m->epoch);
+	os_buf_put_u64(&b, m->cluster_id);
+	for (uint16_t i = 0; i < m->nnodes; i++) {
+		os_buf_put_u16(&b, m->nodes[i].id);
+		os_buf_put_u16(&b, (uint16_t)strlen(m->nodes[i].addr));
+		os_buf_put(&b, m->nodes[i].addr, strlen(m->nodes[i].addr));
+	}
+	for (uint16_t i = 0; i < m->nshards; i++) {
+		os_buf_put_u16(&b, m->shards[i].id);
+		os_buf_put_u16(&b, m->shards[i].primary);
+		os_buf_put_u16(&b, m->shards[i].nreplicas);
+		for (uint16_t r = 0; r < m->shards[i].nreplicas; r++)
+			os_buf_put_u16(&b, m->shards[i].replicas[r]);
+	}
+	for (uint32_t s = 0; s < OSTORE_SLOTS; s++)
+		os_buf_put_u16(&b, m->slot_shard[s]);
+	os_map *d = NULL;
+	assert_int_equal(os_map_decode(b.data, b.len, &d), OSTORE_OK);
+	for (uint16_t i = 0; i < d->nshards; i++) {
+		assert_int_equal(d->shards[i].weight, 1);
+		m->shards[i].weight = 1;
+	}
+	assert_map_equal(m, d);
+	os_map_unref(d);
+	os_buf_fini(&b);
+	os_map_unref(m);
+}
+
+static void test_weights_and_remove(void **state)
+{
+	(void)state;
+	os_map *m = sample_map(); /* shards 0 (0, r 10), 3 (20, r 30 40), 7 (50, r 0 10 20) */
+	assert_int_equal(os_map_shard_by_id(m, 0)->weight, 1);
+	assert_int_equal(os_map_shard_by_id(m, 3)->weight, 5);
+	assert_int_equal(os_map_set_weight(m, 4, 1), OSTORE_EINVAL);
+	/* still owns slots, unknown shard */
+	assert_int_equal(os_map_remove_shard(m, 7), OSTORE_EINVAL);
+	assert_int_equal(os_map_remove_shard(m, 5), OSTORE_EINVAL);
+	assert_int_equal(m->nshards, 3);
+	for (uint32_t s = 0; s < OSTORE_SLOTS; s++)
+		if (m->slot_shard[s] == 7)
+			m->slot_shard[s] = 3;
+	assert_int_equal(os_map_remove_shard(m, 7), OSTORE_OK);
+	assert_int_equal(m->nshards, 2);
+	assert_null(os_map_shard_by_id(m, 7));
+	/* node 50 was only shard 7's: gone; 0, 10, 20 serve other shards: kept */
+	assert_int_equal(m->nnodes, 5);
+	assert_null(os_map_node_by_id(m, 50));
+	assert_non_null(os_map_node_by_id(m, 0));
+	assert_non_null(os_map_node_by_id(m, 10));
+	assert_non_null(os_map_node_by_id(m, 20));
+	assert_int_equal(os_map_check(m), OSTORE_OK);
+	for (uint32_t s = 0; s < OSTORE_SLOTS; s++)
+		m->slot_shard[s] = 0;
+	assert_int_equal(os_map_remove_shard(m, 3), OSTORE_OK);
+	assert_int_equal(m->nnodes, 2); /* 20, 30, 40 went with shard 3 */
+	assert_int_equal(os_map_remove_shard(m, 0), OSTORE_EINVAL); /* the last shard */
+	assert_int_equal(os_map_check(m), OSTORE_OK);
+	os_map_unref(m);
+
+	/* JSON: "weight" optional (1), kept, range-checked */
+	const char *head = "{\"cluster_id\": \"0000000000000001\", \"epoch\": 1,"
+	                   " \"nodes\": [{\"id\": 0, \"addr\": \"tcp://h:1\"}],"
+	                   " \"slots\": [[0, 4095, 0]], \"shards\": [{\"id\": 0, \"primary\": 0";
+	char text[512], err[256];
+	snprintf(text, sizeof text, "%s}]}", head);
+	assert_int_equal(os_map_from_json(text, &m, err, sizeof err), OSTORE_OK);
+	assert_int_equal(m->shards[0].weight, 1);
+	os_map_unref(m);
+	snprintf(text, sizeof text, "%s, \"weight\": 0}]}", head);
+	assert_int_equal(os_map_from_json(text, &m, err, sizeof err), OSTORE_OK);
+	assert_int_equal(m->shards[0].weight, 0);
+	char *out = os_map_to_json(m);
+	assert_non_null(strstr(out, "\"weight\": 0"));
+	free(out);
+	os_map_unref(m);
+	const char *bad[] = {"-1", "65536", "\"2\"", "1.5"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "%s, \"weight\": %s}]}", head, bad[i]);
+		m = NULL;
+		assert_int_equal(os_map_from_json(text, &m, err, sizeof err), OSTORE_EINVAL);
+		assert_null(m);
+		assert_non_null(strstr(err, "weight"));
+	}
 }
 
 static int decode_status(const os_map *m)
@@ -381,7 +486,8 @@ int main(void)
 		cmocka_unit_test(test_build_even),    cmocka_unit_test(test_blob_roundtrip),
 		cmocka_unit_test(test_invalid_maps),  cmocka_unit_test(test_builders),
 		cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_json_invalid),
-		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_files),         cmocka_unit_test(test_blob_format1),
+		cmocka_unit_test(test_weights_and_remove),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	return failed ? 1 : 0;
