@@ -131,6 +131,19 @@ uint32_t os_map_slot_count(const os_map *m, uint16_t shard);
 /** os_map_primary_addr - address of the primary of the shard owning @slot, or NULL. */
 const char *os_map_primary_addr(const os_map *m, uint16_t slot);
 
+/**
+ * os_map_slot_targets - the slots each shard should own by weight (the rebalance
+ * target): 4096 x weight / total weight, rounded down, and the slots left over given one
+ * each to the shards with the largest remainders (ties: a shard that owns more than its
+ * rounded-down share now first, so a balanced map stays as it is; then the lower shard
+ * id). A shard of weight 0 gets 0. The tie rule does not change while a rebalance runs
+ * (donors never fall below their target, receivers never rise above it).
+ * @m: a valid map. @targets: caller's array of m->nshards entries, filled in the order of
+ * m->shards. Returns OSTORE_OK, or OSTORE_EINVAL (every weight is 0; @targets untouched).
+ * Used by the planner (tools/rebalance_plan.h) and the router's rebalance gauges.
+ */
+int os_map_slot_targets(const os_map *m, uint32_t *targets);
+
 /** os_map_encode - append the binary blob. Returns OSTORE_OK or OSTORE_ENOMEM. */
 int os_map_encode(const os_map *m, os_buf *b);
 /** os_map_decode - parse and check a blob. Returns OSTORE_OK (new map in *out, refs 1),

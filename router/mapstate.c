@@ -97,7 +97,7 @@ int rt_maps_install(rt_maps *ms, os_map *m)
 	/* Under the lock, so the node table follows the maps in install order. */
 	rt_nodes_sync(ms->nodes, m);
 	pthread_mutex_unlock(&ms->mtx);
-	rt_metrics_map_installed();
+	rt_metrics_map_installed(old, m);
 	OS_INFO("msg=\"cluster map installed\" old_epoch=%llu epoch=%llu shards=%u nodes=%u",
 	        (unsigned long long)(old != NULL ? old->epoch : 0), (unsigned long long)m->epoch,
 	        m->nshards, m->nnodes);

@@ -2,10 +2,12 @@
  * rt_metrics.c - orderstore-router's metric families (one table), updates, collector.
  *
  *   nodes.c:    call sent ─▶ in-flight{node} +1;  call ended ─▶ -1, timeout/error{node}
- *   mapstate.c: MAP_GET started ─▶ refreshes;  newer map ─▶ installs
+ *   mapstate.c: MAP_GET started ─▶ refreshes;  newer map ─▶ installs, slots that changed
+ *               shard ─▶ slots moved
  *   data.c:     items moved ─▶ redirects;  items frozen ─▶ migrating retries;
  *               reply built ─▶ procmetrics per item
- *   scrape:     collect() ─▶ map epoch
+ *   scrape:     collect() ─▶ map epoch; per shard slots owned and target by weight
+ *               (os_map_slot_targets) ─▶ rebalance slots pending
  */
 #include "rt_metrics.h"
 
@@ -14,6 +16,7 @@
 #include <nng/nng.h>
 
 #include "map.h"
+#include "mapstate.h"
 #include "metrics.h"
 
 #define NODE_LABEL(nm) {nm, NULL, OS_MAP_MAX_IDS}
@@ -22,7 +25,7 @@ static struct {
 	os_procservice ps;
 	rt_maps *maps;
 	os_metric *inflight, *calls, *timeouts, *errors, *epoch, *fetches, *installs, *moved,
-	    *migrating;
+	    *migrating, *shard_slots, *shard_target, *pending, *slots_moved;
 } g;
 
 #define M(field) &g.field
@@ -59,12 +62,52 @@ static const os_metric_slot defs[] = {
 	  .help = "Items retried after a node answered emigrating (slot frozen while it moves).",
 	  .type = OS_METRIC_COUNTER},
 	 M(migrating)},
+	{{.name = "orderstore_shard_slots", .help = "Slots a shard owns in the router's map.",
+	  .type = OS_METRIC_GAUGE, .labels = {{"shard", NULL, OS_MAP_MAX_IDS}}, .sparse = true},
+	 M(shard_slots)},
+	{{.name = "orderstore_shard_slots_target",
+	  .help = "Slots a shard should own by its weight (the rebalance target).",
+	  .type = OS_METRIC_GAUGE, .labels = {{"shard", NULL, OS_MAP_MAX_IDS}}, .sparse = true},
+	 M(shard_target)},
+	{{.name = "orderstore_rebalance_slots_pending",
+	  .help = "Slots still to move before every shard owns its target (0 = balanced).",
+	  .type = OS_METRIC_GAUGE},
+	 M(pending)},
+	{{.name = "orderstore_rebalance_slots_moved_total",
+	  .help = "Slots whose shard changed between maps this router installed.",
+	  .type = OS_METRIC_COUNTER},
+	 M(slots_moved)},
 };
 #undef M
 
 static void collect(void *arg)
 {
 	os_metric_set(g.epoch, 0, (int64_t)rt_maps_epoch(arg));
+	os_map *m = rt_maps_get(arg);
+	if (m == NULL)
+		return;
+	static uint32_t target[OS_MAP_MAX_IDS]; /* renders are serialized (metrics.h) */
+	bool have_target = os_map_slot_targets(m, target) == OSTORE_OK;
+	int64_t pending = 0;
+	for (uint16_t i = 0; i < OS_MAP_MAX_IDS; i++) {
+		const os_map_shard *sh = os_map_shard_by_id(m, i);
+		if (sh == NULL) {
+			if (os_metric_value(g.shard_slots, i) != 0 || os_metric_value(g.shard_target, i) != 0) {
+				os_metric_clear(g.shard_slots, i); /* a removed shard */
+				os_metric_clear(g.shard_target, i);
+			}
+			continue;
+		}
+		uint32_t owned = os_map_slot_count(m, i);
+		os_metric_set(g.shard_slots, i, owned);
+		if (have_target) {
+			uint32_t t = target[sh - m->shards];
+			os_metric_set(g.shard_target, i, t);
+			pending += owned > t ? (int64_t)(owned - t) : 0;
+		}
+	}
+	os_metric_set(g.pending, 0, pending);
+	os_map_unref(m);
 }
 
 int rt_metrics_init(rt_maps *maps)
@@ -114,9 +157,15 @@ void rt_metrics_map_fetch(void)
 	os_metric_inc(g.fetches, 0);
 }
 
-void rt_metrics_map_installed(void)
+void rt_metrics_map_installed(const os_map *old, const os_map *m)
 {
 	os_metric_inc(g.installs, 0);
+	if (old == NULL || old->cluster_id != m->cluster_id)
+		return;
+	uint64_t changed = 0;
+	for (uint32_t s = 0; s < OSTORE_SLOTS; s++)
+		changed += old->slot_shard[s] != m->slot_shard[s];
+	os_metric_add(g.slots_moved, 0, changed);
 }
 
 void rt_metrics_moved(uint64_t items)

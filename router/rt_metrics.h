@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "map.h"
+
 #include "mapstate.h"
 #include "procmetrics.h"
 
@@ -35,8 +37,9 @@ void rt_metrics_call_start(uint16_t node);
 void rt_metrics_call_end(uint16_t node, int nng_rv);
 /** rt_metrics_map_fetch - a map refresh (MAP_GET to a node) was started. */
 void rt_metrics_map_fetch(void);
-/** rt_metrics_map_installed - a newer map was installed. */
-void rt_metrics_map_installed(void);
+/** rt_metrics_map_installed - map @m replaced @old (NULL: the first map): counts the
+ *  install and the slots whose shard changed (same cluster only). Both borrowed. */
+void rt_metrics_map_installed(const os_map *old, const os_map *m);
 /** rt_metrics_moved - @items items are re-routed after "moved" / "not primary". */
 void rt_metrics_moved(uint64_t items);
 /** rt_metrics_migrating - @items items are retried after "emigrating" (slot frozen). */

@@ -459,6 +459,7 @@ static int run_move(cli_rb_run *r, const rb_move *mv)
 	const char *step = "purge the destination";
 	int st = OSTORE_ERESEED;
 	bool frozen = false;
+	uint64_t t_frozen = 0;
 	for (int reseeds = 0; st == OSTORE_ERESEED && reseeds < MIG_RESEEDS; reseeds++) {
 		if (frozen) {
 			freeze_op(r, a, OS_MIG_UNFREEZE, mv, &flsn);
@@ -478,6 +479,7 @@ static int run_move(cli_rb_run *r, const rb_move *mv)
 		if ((st = freeze_op(r, a, OS_MIG_FREEZE, mv, &flsn)) != OSTORE_OK)
 			break;
 		frozen = true;
+		t_frozen = os_now_ns();
 		step = "final catch-up";
 		st = from >= flsn ? OSTORE_OK : catch_up(r, a, b, mv, &from, flsn);
 	}
@@ -498,12 +500,18 @@ static int run_move(cli_rb_run *r, const rb_move *mv)
 	}
 	uint16_t ids[2] = {src->primary, dst->primary};
 	/* The source first: once it holds the new map it answers "moved" for R. If it refuses
-	 * (or does not answer), the old map stands: roll the freeze back. */
-	int rc = cli_rb_publish(r, next, ids, 1);
+	 * (or does not answer), the old map stands: roll the freeze back. The destination
+	 * right after it, before anyone else: from then on R is served again. (If only the
+	 * source took it, R answers "moved" on both until the next run pushes the newest
+	 * map; the freeze is moot then.) */
+	int rc = cli_rb_publish(r, next, ids, 2);
 	if (rc != 0) {
 		freeze_op(r, a, OS_MIG_UNFREEZE, mv, &flsn);
 		return rc;
 	}
+	uint64_t frozen_ns = os_now_ns() - t_frozen;
+	if (frozen_ns > r->freeze_max_ns)
+		r->freeze_max_ns = frozen_ns;
 	/* r->map is the new map now (the old one, which @a and @b pointed into, is gone);
 	 * the destination must take it too: publish pushed it to everyone, make sure B has it,
 	 * as it serves R from now on. */
@@ -528,10 +536,11 @@ static int run_move(cli_rb_run *r, const rb_move *mv)
 	if (r->tty) {
 		progress(r, true);
 	} else {
-		printf("move %u/%u: slots %u-%u shard %u -> %u: %" PRIu64 " orders, %.2f MB, %.2f s, "
-		       "map epoch %" PRIu64 "\n", r->moves_done, r->moves_total, mv->slot_begin,
-		       mv->slot_end - 1, mv->from, mv->to, orders, (double)(r->bytes - bytes0) / 1e6,
-		       secs_since(t0), r->map->epoch);
+		printf("move %u/%u: slots %u-%u shard %u -> %u: %" PRIu64 " orders, %.2f MB, %.2f s "
+		       "(writes frozen %.1f ms), map epoch %" PRIu64 "\n", r->moves_done, r->moves_total,
+		       mv->slot_begin, mv->slot_end - 1, mv->from, mv->to, orders,
+		       (double)(r->bytes - bytes0) / 1e6, secs_since(t0), (double)frozen_ns / 1e6,
+		       r->map->epoch);
 		fflush(stdout);
 	}
 	return 0;
@@ -550,9 +559,10 @@ int cli_rb_execute(cli_rb_run *r, const rb_plan *p)
 	double t = secs_since(r->t0_ns);
 	if (!r->quiet)
 		printf("%s: %u slots in %u moves, %" PRIu64 " orders, %.2f MB in %.1f s (%.0f orders/s, "
-		       "%.2f MB/s); map epoch %" PRIu64 "\n", rc == 0 ? "moved" : "stopped after",
-		       r->slots_done, r->moves_done, r->orders, (double)r->bytes / 1e6, t,
-		       t > 0 ? (double)r->orders / t : 0.0, t > 0 ? (double)r->bytes / 1e6 / t : 0.0,
+		       "%.2f MB/s); longest write freeze %.1f ms; map epoch %" PRIu64 "\n",
+		       rc == 0 ? "moved" : "stopped after", r->slots_done, r->moves_done, r->orders,
+		       (double)r->bytes / 1e6, t, t > 0 ? (double)r->orders / t : 0.0,
+		       t > 0 ? (double)r->bytes / 1e6 / t : 0.0, (double)r->freeze_max_ns / 1e6,
 		       r->map->epoch);
 	fflush(stdout);
 	return rc;

@@ -122,7 +122,7 @@ static int dry_run(cli_rb_run *r, const rb_plan *p)
 {
 	const os_map *m = r->map;
 	uint32_t target[OS_MAP_MAX_IDS];
-	rb_targets(m, target);
+	os_map_slot_targets(m, target);
 	int64_t now[OS_MAP_MAX_IDS], after[OS_MAP_MAX_IDS];
 	uint64_t used[OS_MAP_MAX_IDS] = {0};
 	bool unknown = false;
@@ -185,7 +185,7 @@ static int status(cli_rb_run *r, const rb_plan *p)
 {
 	const os_map *m = r->map;
 	uint32_t target[OS_MAP_MAX_IDS];
-	rb_targets(m, target);
+	os_map_slot_targets(m, target);
 	printf("map epoch %" PRIu64 ", cluster %016" PRIx64 "\n", m->epoch, m->cluster_id);
 	printf("  %5s %6s %7s %6s %6s  %s\n", "shard", "weight", "primary", "slots", "target",
 	       "frozen slots on the primary");

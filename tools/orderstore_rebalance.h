@@ -43,6 +43,8 @@ typedef struct cli_rb_run {
 	uint64_t t0_ns, last_print_ns;
 	uint32_t slots_total, slots_done, moves_total, moves_done;
 	uint64_t orders, bytes;
+	uint64_t freeze_max_ns; /* longest time from a freeze to source and destination
+	                           holding the new map (writes to the range refused) */
 } cli_rb_run;
 
 /**

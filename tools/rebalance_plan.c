@@ -18,38 +18,6 @@
 
 #include "rebalance_plan.h"
 
-int rb_targets(const os_map *m, uint32_t *targets)
-{
-	uint64_t total = 0;
-	for (uint16_t i = 0; i < m->nshards; i++)
-		total += m->shards[i].weight;
-	if (total == 0)
-		return OSTORE_EINVAL;
-	uint32_t given = 0;
-	uint64_t rem[OS_MAP_MAX_IDS];
-	bool above[OS_MAP_MAX_IDS]; /* owns more than its rounded-down share now */
-	for (uint16_t i = 0; i < m->nshards; i++) {
-		uint64_t share = (uint64_t)OSTORE_SLOTS * m->shards[i].weight;
-		targets[i] = (uint32_t)(share / total);
-		rem[i] = share % total;
-		above[i] = os_map_slot_count(m, m->shards[i].id) > targets[i];
-		given += targets[i];
-	}
-	/* Fewer slots are left over than shards with a remainder, so one pass each. */
-	for (uint32_t left = OSTORE_SLOTS - given; left > 0; left--) {
-		int best = -1;
-		for (uint16_t i = 0; i < m->nshards; i++) {
-			if (rem[i] == 0)
-				continue;
-			if (best < 0 || rem[i] > rem[best] || (rem[i] == rem[best] && above[i] && !above[best]))
-				best = i; /* shards are sorted by id: the first of equals wins */
-		}
-		targets[best]++;
-		rem[best] = 0;
-	}
-	return OSTORE_OK;
-}
-
 /* Append a move to @p; returns OSTORE_OK or OSTORE_ENOMEM. */
 static int plan_push(rb_plan *p, size_t *cap, const rb_move *mv)
 {
@@ -73,7 +41,7 @@ int rb_plan_build(const os_map *m, uint32_t max_slots, rb_plan *out)
 		return OSTORE_EINVAL;
 	uint32_t target[OS_MAP_MAX_IDS];
 	int64_t delta[OS_MAP_MAX_IDS]; /* current - target: > 0 gives, < 0 takes */
-	if (rb_targets(m, target) != OSTORE_OK)
+	if (os_map_slot_targets(m, target) != OSTORE_OK)
 		return OSTORE_EINVAL;
 	for (uint16_t i = 0; i < m->nshards; i++)
 		delta[i] = (int64_t)os_map_slot_count(m, m->shards[i].id) - (int64_t)target[i];

@@ -2,7 +2,7 @@
  * rebalance_plan.h - the rebalance planner (tools/ only; prefix rb_): which slot ranges
  * move from which shard to which, computed from a cluster map alone.
  *
- *   weights ─▶ targets (slots per shard, largest remainder over 4096)
+ *   weights ─▶ targets (os_map_slot_targets: slots per shard, largest remainder)
  *           ─▶ donors (current > target) give their highest slots, in contiguous runs
  *           ─▶ receivers (current < target) take them, in shard-id order
  *           ─▶ moves {from, to, [slot_begin, slot_end)} of at most max_slots slots
@@ -43,19 +43,7 @@ typedef struct rb_plan {
 } rb_plan;
 
 /**
- * rb_targets - the slots each shard should own: 4096 x weight / total weight, rounded
- * down, and the slots left over given one each to the shards with the largest
- * remainders (ties: a shard that owns more than its rounded-down share now first, so a
- * balanced map stays as it is; then the lower shard id). A shard of weight 0 gets 0.
- * The tie rule does not change while the plan runs (donors never fall below their
- * target, receivers never rise above it), so targets stay the same across a rebalance.
- * @m: a valid map. @targets: caller's array of m->nshards entries, filled in the order of
- * m->shards. Returns OSTORE_OK, or OSTORE_EINVAL (every weight is 0; @targets untouched).
- */
-int rb_targets(const os_map *m, uint32_t *targets);
-
-/**
- * rb_plan_build - the moves that bring @m's slot table to rb_targets.
+ * rb_plan_build - the moves that bring @m's slot table to os_map_slot_targets (map.h).
  * @max_slots: largest move, 1..OSTORE_SLOTS. On OSTORE_OK *out holds the plan (free it
  * with rb_plan_free; nmoves 0 when the map is balanced already). Returns OSTORE_OK,
  * OSTORE_EINVAL (every weight 0, bad @max_slots), OSTORE_ENOMEM; *out is empty on error.

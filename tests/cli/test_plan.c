@@ -38,7 +38,7 @@ static os_map *even_plus(uint16_t n, uint16_t extra)
 static uint32_t min_moved(const os_map *m)
 {
 	uint32_t t[OS_MAP_MAX_IDS], n = 0;
-	assert_int_equal(rb_targets(m, t), OSTORE_OK);
+	assert_int_equal(os_map_slot_targets(m, t), OSTORE_OK);
 	for (uint16_t i = 0; i < m->nshards; i++) {
 		uint32_t c = os_map_slot_count(m, m->shards[i].id);
 		n += c > t[i] ? c - t[i] : 0;
@@ -51,7 +51,7 @@ static uint32_t min_moved(const os_map *m)
 static os_map *check_and_apply(const os_map *m, const rb_plan *p, uint32_t max_slots)
 {
 	uint32_t t[OS_MAP_MAX_IDS];
-	assert_int_equal(rb_targets(m, t), OSTORE_OK);
+	assert_int_equal(os_map_slot_targets(m, t), OSTORE_OK);
 	assert_int_equal(p->slots, min_moved(m));
 	os_map *c = os_map_clone(m);
 	uint32_t sum = 0;
@@ -78,22 +78,22 @@ static void test_targets(void **state)
 	(void)state;
 	uint32_t t[OS_MAP_MAX_IDS];
 	os_map *m = even_plus(3, 0);
-	assert_int_equal(rb_targets(m, t), OSTORE_OK);
+	assert_int_equal(os_map_slot_targets(m, t), OSTORE_OK);
 	/* build_even gives 1365, 1365, 1366: the leftover slot stays where it is */
 	assert_int_equal(t[0], 1365);
 	assert_int_equal(t[1], 1365);
 	assert_int_equal(t[2], 1366);
 	os_map_set_weight(m, 0, 2);
-	assert_int_equal(rb_targets(m, t), OSTORE_OK);
+	assert_int_equal(os_map_slot_targets(m, t), OSTORE_OK);
 	assert_int_equal(t[0], 2048);
 	assert_int_equal(t[1] + t[2], 2048);
 	os_map_set_weight(m, 0, 0);
 	os_map_set_weight(m, 1, 0);
-	assert_int_equal(rb_targets(m, t), OSTORE_OK);
+	assert_int_equal(os_map_slot_targets(m, t), OSTORE_OK);
 	assert_int_equal(t[0], 0);
 	assert_int_equal(t[2], 4096);
 	os_map_set_weight(m, 2, 0);
-	assert_int_equal(rb_targets(m, t), OSTORE_EINVAL);
+	assert_int_equal(os_map_slot_targets(m, t), OSTORE_EINVAL);
 	rb_plan p;
 	assert_int_equal(rb_plan_build(m, 64, &p), OSTORE_EINVAL);
 	assert_null(p.moves);
@@ -103,7 +103,7 @@ static void test_targets(void **state)
 	os_map_set_weight(m, 0, 3);
 	os_map_set_weight(m, 1, 2);
 	os_map_set_weight(m, 2, 2);
-	assert_int_equal(rb_targets(m, t), OSTORE_OK);
+	assert_int_equal(os_map_slot_targets(m, t), OSTORE_OK);
 	assert_int_equal(t[0] + t[1] + t[2], OSTORE_SLOTS);
 	assert_int_equal(t[0], 1756);
 	assert_int_equal(t[1], 1170);

@@ -358,6 +358,18 @@ def main():
         figures["latency_during_get_p50_p99_us"] = lat(rep_live, "get")
         moved, got = check_cluster(d, "3 -> 4", owner0, acked, 4, {1024}, moved_to=3)
         check(len(moved) == 1024, "3 -> 4: exactly 1,024 slots changed owner", str(len(moved)))
+        r1m = f"http://127.0.0.1:{base + 100}/metrics"
+        pend = metric_sum(r1m, "orderstore_rebalance_slots_pending")
+        done = metric_sum(r1m, "orderstore_rebalance_slots_moved_total")
+        new_slots = metric_sum(r1m, 'orderstore_shard_slots{shard="3"}')
+        imported = sum(metric_sum(f"http://127.0.0.1:{base + 101 + n}/metrics",
+                                  "orderstore_migration_orders_imported_total") or 0
+                       for n in (6, 7))
+        check(pend == 0 and done is not None and done >= 1024 and new_slots == 1024
+              and imported > 0,
+              "3 -> 4: router metrics show 0 slots pending, >= 1024 moved, 1024 on shard 3; "
+              "the new shard's nodes count imported orders",
+              f"pending {pend}, moved {done}, shard 3 {new_slots}, imported {imported}")
         moved_orders = sum(1 for oid in got if slot_of(oid) in set(moved))
         figures["moved_orders_3_to_4"] = moved_orders
         figures["moved_orders_per_s"] = round(moved_orders / secs) if secs > 0 else None
