@@ -266,13 +266,8 @@ int cli_cmd_rebalance(cli_ctx *ctx, int argc, char **argv)
 			                        &max_slots)) != 0)
 				return rc;
 		} else if (c == OPT_RATE) {
-			char *end;
-			errno = 0;
-			rate = strtod(optarg, &end);
-			if (end == optarg || *end != '\0' || errno != 0 || !isfinite(rate) || rate <= 0 ||
-			    rate > 1e6)
-				return cli_usage_error(cmd, "--rate '%s': expected MB/s, a number above 0 "
-				                            "(e.g. 50 or 0.5)", optarg);
+			if ((rc = cli_rb_parse_rate(cmd, optarg, &rate)) != 0)
+				return rc;
 		} else if ((rc = cli_opt_rest(ctx, cmd, c, argv, kRebalanceHelp)) != CLI_OPT_NEXT) {
 			return rc;
 		}
@@ -344,4 +339,16 @@ int cli_cmd_rebalance(cli_ctx *ctx, int argc, char **argv)
 out:
 	cli_rb_close(&r);
 	return rc;
+}
+
+int cli_rb_parse_rate(const char *cmd, const char *arg, double *mb_per_s)
+{
+	char *end;
+	errno = 0;
+	double rate = strtod(arg, &end);
+	if (end == arg || *end != '\0' || errno != 0 || !isfinite(rate) || rate < 0.01 || rate > 1e6)
+		return cli_usage_error(cmd, "--rate '%s': expected MB/s, 0.01 to 1000000 (e.g. 50 or "
+		                            "0.5)", arg);
+	*mb_per_s = rate;
+	return 0;
 }

@@ -54,6 +54,10 @@ typedef struct cli_rb_run {
  */
 int cli_rb_open(cli_rb_run *r, cli_ctx *ctx, const char *cmd);
 
+/** cli_rb_parse_rate - parse a --rate MB/s argument (0.01..1000000) into *@mb_per_s.
+ *  Returns 0, or CLI_EXIT_USAGE after printing the problem. */
+int cli_rb_parse_rate(const char *cmd, const char *arg, double *mb_per_s);
+
 /** cli_rb_close - release @r's map. Safe twice. Cannot fail. */
 void cli_rb_close(cli_rb_run *r);
 

@@ -98,6 +98,13 @@ static os_map *map_with_shard(const char *cmd, const os_map *m, const new_shard 
 {
 	*rc = CLI_EXIT_USAGE;
 	for (size_t i = 0; i < ns->n; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (ns->ids[i] == ns->ids[j] || strcmp(ns->addrs[i], ns->addrs[j]) == 0) {
+				cli_usage_error(cmd, "node %u=%s and node %u=%s: every new node needs its own "
+				                "id and address", ns->ids[j], ns->addrs[j], ns->ids[i],
+				                ns->addrs[i]);
+				return NULL;
+			}
 		if (os_map_node_by_id(m, ns->ids[i]) != NULL) {
 			cli_usage_error(cmd, "node id %u is already in the cluster map (epoch %" PRIu64 ")",
 			                ns->ids[i], m->epoch);
@@ -135,6 +142,19 @@ static os_map *map_with_shard(const char *cmd, const os_map *m, const new_shard 
 /* Publishes @next (from map_with_shard) and checks that the new primary holds it. */
 static int publish_added(cli_rb_run *r, os_map *next, uint16_t shard, const new_shard *ns)
 {
+	/* A shard whose nodes do not run would own nothing, yet stop every later rebalance
+	 * (its primary cannot be asked): the map changes only once they all answer. */
+	for (size_t i = 0; i < ns->n; i++) {
+		int st = cli_ping(ns->addrs[i], r->timeout_ms);
+		if (st != OSTORE_OK) {
+			cli_err("%s: new node %u at %s does not answer (%s): start it first "
+			        "(orderstore-node --id %u --listen %s --data DIR); nothing changed",
+			        r->cmd, ns->ids[i], ns->addrs[i], ostore_strerror(st), ns->ids[i],
+			        ns->addrs[i]);
+			os_map_unref(next);
+			return CLI_EXIT_FAIL;
+		}
+	}
 	int rc = cli_rb_publish(r, next, NULL, 0);
 	if (rc != 0)
 		return rc;
@@ -425,12 +445,8 @@ int cli_cmd_remove_shard(cli_ctx *ctx, int argc, char **argv)
 			                        &max_slots)) != 0)
 				return rc;
 		} else if (c == OPT_SRATE) {
-			char *end;
-			errno = 0;
-			rate = strtod(optarg, &end);
-			if (end == optarg || *end != '\0' || errno != 0 || !(rate > 0 && rate <= 1e6))
-				return cli_usage_error(cmd, "--rate '%s': expected MB/s, a number above 0",
-				                       optarg);
+			if ((rc = cli_rb_parse_rate(cmd, optarg, &rate)) != 0)
+				return rc;
 		} else if ((rc = cli_opt_rest(ctx, cmd, c, argv, kRemoveHelp)) != CLI_OPT_NEXT) {
 			return rc;
 		}
@@ -449,13 +465,14 @@ int cli_cmd_remove_shard(cli_ctx *ctx, int argc, char **argv)
 	cli_rb_sync(&r);
 	const os_map_shard *sh = os_map_shard_by_id(r.map, (uint16_t)shard);
 	if (sh == NULL) {
-		/* Already removed (maybe by a run that was killed before stopping the nodes). */
-		printf("shard %u is not in the cluster map (epoch %" PRIu64 "): nothing to drain\n",
-		       shard, r.map->epoch);
+		/* Not a shard of this cluster, or removed already (maybe by a run killed before it
+		 * stopped the nodes: those are stopped now). */
+		uint64_t epoch = r.map->epoch;
 		if (ctx->dir != NULL)
 			stop_removed_nodes(ctx->dir, r.map);
 		cli_rb_close(&r);
-		return CLI_EXIT_OK;
+		return cli_usage_error(cmd, "shard %u is not in the cluster map (epoch %" PRIu64
+		                       "): nothing to remove", shard, epoch);
 	}
 	if (r.map->nshards == 1) {
 		rc = cli_usage_error(cmd, "shard %u is the only shard", shard);

@@ -28,6 +28,7 @@
 
 #define TOP_PROBE_MS 1000u
 #define TOP_DEFAULT_KEYS 3u
+#define TOP_MIN_SHARE_PCT 0.5 /* text view: keys the node surely saw this often */
 
 static const char kTopHelp[] =
 	"usage: orderstore top [--interval-ms MS] [--iterations N] [--keys K] [--json]\n"
@@ -35,11 +36,12 @@ static const char kTopHelp[] =
 	"Live load of every node of the cluster, refreshed every interval: role, shard,\n"
 	"ops/s and writes/s (DATA items the node answered in its last 1 s interval), p50 and\n"
 	"p99 latency of its DATA frames inside the node (log-scale buckets: the upper bound\n"
-	"of the bucket), and its K hottest order IDs with their share of its ops (counted\n"
-	"with the Space-Saving algorithm: a count is never below the true one, at most its\n"
-	"error above it). A hot shard is the row with most of the ops/s; a hot key an ID with\n"
-	"a large share. On a terminal the screen is redrawn; otherwise (or with --json: one\n"
-	"JSON document per round) rounds are printed one after another.\n"
+	"of the bucket), and up to K hottest order IDs with the share of its ops they surely\n"
+	"had (counted with the Space-Saving algorithm: a count is never below the true one and\n"
+	"at most its error above it; the table shows count - error, and only IDs with at least\n"
+	"0.5 %, so an even load shows '-'). A hot shard is the row with most of the ops/s; a\n"
+	"hot key an ID with a large share. On a terminal the screen is redrawn; otherwise (or\n"
+	"with --json: one JSON document per round) rounds are printed one after another.\n"
 	"\nOptions:\n"
 	"  --interval-ms MS   time between rounds (default 1000, 200..60000)\n"
 	"  --iterations N     stop after N rounds (default: until Ctrl-C)\n"
@@ -152,11 +154,19 @@ static int top_round(cli_ctx *ctx, uint32_t tmo, unsigned nkeys, bool json, bool
 		}
 		printf("%-5u %-22s %-20.20s %10.0f %10.0f %8" PRIu32 " %8" PRIu32 " ", n->id, n->addr, role,
 		       ops, wr, r->h.p50_us, r->h.p99_us);
+		unsigned printed = 0;
 		for (unsigned k = 0; k < shown; k++) {
-			double share = r->h.items ? 100.0 * r->keys[k].hits / (double)r->h.items : 0.0;
-			printf(" %s (%.1f%%)", cli_quote_id(r->keys[k].id, r->keys[k].id_len), share);
+			/* The share the node certainly saw (hits - err): under an even load every
+			 * counter is mostly error, and no key is hot. */
+			double share = r->h.items ? 100.0 * (r->keys[k].hits - r->keys[k].err) /
+			                                (double)r->h.items
+			                          : 0.0;
+			if (share < TOP_MIN_SHARE_PCT)
+				continue;
+			printf(" %s (>=%.1f%%)", cli_quote_id(r->keys[k].id, r->keys[k].id_len), share);
+			printed++;
 		}
-		printf("\n");
+		printf("%s\n", printed ? "" : " -");
 	}
 	if (json) {
 		json_t *root = json_pack("{s:I, s:o}", "epoch", (json_int_t)m->epoch, "nodes", jnodes);

@@ -259,8 +259,18 @@ def rebalance_checks(d):
           "3 shards own every slot", repr(out))
     bad = [k for k, v in orders.items() if run("get", k, "--dir", d)[1] != v.encode()]
     check(not bad, "every order readable after remove-shard", repr(bad[:5]))
-    expect(["remove-shard", "3", "--dir", d], 0, "remove-shard again: nothing to do",
-           out=None, err_has=None)
+    with open(os.path.join(d, "map.json")) as f:
+        epoch0 = json.load(f)["epoch"]
+    expect(["add-shard", "--dir", d, "--primary", "50=tcp://127.0.0.1:1", "--replica",
+            "51=tcp://127.0.0.1:1"], 2, "add-shard: two new nodes on one address -> 2",
+           err_has="own id and address")
+    expect(["add-shard", "--dir", d, "--primary", "50=tcp://127.0.0.1:1", "--timeout-ms", 500],
+           1, "add-shard: a new node that does not answer -> 1, nothing changed",
+           err_has="does not answer")
+    with open(os.path.join(d, "map.json")) as f:
+        check(json.load(f)["epoch"] == epoch0, "add-shard refused: the map did not change")
+    expect(["remove-shard", "3", "--dir", d], 2, "remove-shard again: not in the map -> 2",
+           out=None, err_has="not in the cluster map")
     for k in orders:
         run("del", k, "--dir", d)
 
