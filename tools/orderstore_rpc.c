@@ -186,6 +186,15 @@ int cli_find_map(cli_ctx *ctx, const char *cmd, uint32_t timeout_ms, os_map **ou
 	if (ctx->nrouters == 0 && !have_env && ctx->dir == NULL)
 		return cli_usage_error(cmd, "no cluster given: use --router URL, "
 		                            "ORDERSTORE_ROUTER=URL[,URL...] or --dir DIR");
+	char mpath[PATH_MAX];
+	if (ctx->nrouters == 0 && !have_env && ctx->dir != NULL) {
+		cli_fmt(mpath, sizeof(mpath), "%s/map.json", ctx->dir);
+		if (!cli_file_exists(mpath)) {
+			cli_err("%s: %s has no map.json: is there a local cluster in %s? (orderstore "
+			        "local up --dir %s)", cmd, ctx->dir, ctx->dir, ctx->dir);
+			return CLI_EXIT_FAIL;
+		}
+	}
 	char rpath[PATH_MAX];
 	cli_fmt(rpath, sizeof(rpath), "%s/routers", ctx->dir != NULL ? ctx->dir : ".");
 	if (ctx->nrouters > 0 || have_env || cli_file_exists(rpath)) {
