@@ -249,7 +249,10 @@ int os_stats_entries_get(const uint8_t *p, size_t len, uint16_t count, os_stats_
 
 /* ---- MAP_GET / MAP_SET ----
  * MAP_GET request body: empty; reply body: the map blob (map.h, os_map_encode).
- * MAP_SET request body: the map blob; reply: status only (OSTORE_ESTALE when older).
+ * MAP_SET request body: the map blob; reply: status only (OSTORE_ESTALE when older;
+ *   OSTORE_ELOCKED from a primary when the map takes slots from the shard it is and
+ *   stays primary of and not all of them are frozen on it or the header's client_id
+ *   does not hold its migration lease: the guarded switch, see MIG_LEASE).
  * PING: empty bodies both ways.
  */
 
