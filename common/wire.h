@@ -59,6 +59,7 @@ typedef enum os_kind {
 	OS_KIND_MIG_APPLY = 13,  /* tool -> destination primary: copied entries to write */
 	OS_KIND_MIG_PURGE = 14,  /* tool -> primary: delete orders of slots it does not own */
 	OS_KIND_TOP = 15,        /* tool -> node: last interval's ops, latency and hot keys */
+	OS_KIND_MIG_LEASE = 16,  /* tool -> primary: take / renew / release the migration lease */
 } os_kind;
 
 typedef struct os_hdr {
@@ -248,7 +249,10 @@ int os_stats_entries_get(const uint8_t *p, size_t len, uint16_t count, os_stats_
 
 /* ---- MAP_GET / MAP_SET ----
  * MAP_GET request body: empty; reply body: the map blob (map.h, os_map_encode).
- * MAP_SET request body: the map blob; reply: status only (OSTORE_ESTALE when older).
+ * MAP_SET request body: the map blob; reply: status only (OSTORE_ESTALE when older;
+ *   OSTORE_ELOCKED from a primary when the map takes slots from the shard it is and
+ *   stays primary of and not all of them are frozen on it or the header's client_id
+ *   does not hold its migration lease: the guarded switch, see MIG_LEASE).
  * PING: empty bodies both ways.
  */
 
@@ -403,7 +407,9 @@ int os_cksum_reply_get(const uint8_t *p, size_t len, uint16_t count, uint64_t *l
  *   ─▶ MIG_LOG up to the freeze LSN ─▶ MIG_APPLY ─▶ MAP_SET (source first, then dest,
  *   then everyone) ─▶ MIG_FREEZE unfreeze ─▶ MIG_PURGE source
  * Every MIG request carries the tool's map epoch in the header; a node whose map is
- * older answers OSTORE_ESTALE (push the map, then retry). Ranges are checked: slot_begin
+ * older answers OSTORE_ESTALE (push the map, then retry), and the run's id as header
+ * client_id: MIG_FREEZE FREEZE / UNFREEZE, MIG_APPLY and MIG_PURGE answer OSTORE_ELOCKED
+ * unless it holds the node's migration lease (MIG_LEASE below). Ranges are checked: slot_begin
  * < slot_end <= 4096, else OSTORE_EPROTO.
  *
  * MIG_SNAP request: u64 cluster_id  u64 session (0 = open)  u32 max_bytes
@@ -554,6 +560,48 @@ int os_mig_purge_req_get(const uint8_t *p, size_t len, uint64_t *cluster_id,
                          uint16_t *slot_begin, uint16_t *slot_end, uint32_t *max_orders);
 /** Returns OSTORE_OK or OSTORE_EPROTO (not 8 bytes). */
 int os_mig_purge_reply_get(const uint8_t *p, size_t len, uint32_t *deleted, uint32_t *more);
+
+/*
+ * MIG_LEASE: the migration lease, one per node, in memory only (a restart drops it). A
+ * rebalance run (id = a random non-zero u64) holds it on the primary of every shard it
+ * touches; MIG_APPLY, MIG_PURGE and MIG_FREEZE FREEZE / UNFREEZE are accepted only when
+ * the header's client_id is the holder of the node's unexpired lease (else
+ * OSTORE_ELOCKED), and a MAP_SET that takes slots away from the shard this node is and
+ * stays primary of needs those slots frozen and its client_id the holder (docs/protocol.md
+ * "Slot migration"). MIG_SNAP, MIG_LOG, MIG_FREEZE QUERY need no lease (reads).
+ * MIG_LEASE request (16 bytes): u64 owner (run id, non-zero)  u32 ttl_ms (0 = release,
+ *   else OS_MIG_LEASE_TTL_MIN..OS_MIG_LEASE_TTL_MAX)  u32 flags (OS_MIG_LEASE_F_*; other
+ *   bits are refused)
+ * MIG_LEASE reply (16 bytes): u64 holder (0 = none)  u32 remaining_ms  u32 reserved (0)
+ * Rules (one decision under the node's lease lock):
+ *   ttl > 0, lease free or expired or held by owner ─▶ OK, holder = owner, expiry =
+ *     now + ttl_ms; with OS_MIG_LEASE_F_RENEW only when owner is the unexpired holder
+ *     (a run never gets back a lease that lapsed: someone may have cleaned up meanwhile)
+ *   ttl > 0, held by another, unexpired ─▶ OSTORE_ELOCKED; this reply carries the body
+ *     too (despite the non-OK status): the holder and its remaining time
+ *   ttl 0 from the holder ─▶ released, OK (holder 0); ttl 0 from another ─▶ OK, nothing
+ *     changes, the body shows the current holder (a query: `rebalance --status`)
+ * Statuses: OK, OSTORE_ELOCKED (with body), OSTORE_EPROTO (size, owner 0, ttl out of
+ * range, unknown flags).
+ */
+#define OS_MIG_LEASE_SIZE 16u
+#define OS_MIG_LEASE_TTL_MIN 1000u
+#define OS_MIG_LEASE_TTL_MAX 600000u
+/** MIG_LEASE flag: renew only; a lease that is free, expired or another's is not granted. */
+#define OS_MIG_LEASE_F_RENEW 0x1u
+
+/** os_mig_lease_req_put - append a MIG_LEASE request body. OSTORE_OK or OSTORE_ENOMEM. */
+int os_mig_lease_req_put(os_buf *b, uint64_t owner, uint32_t ttl_ms, uint32_t flags);
+/** os_mig_lease_req_get - decode a MIG_LEASE request body. Returns OSTORE_OK or
+ *  OSTORE_EPROTO (not 16 bytes, owner 0, ttl_ms neither 0 nor in range, unknown flags). */
+int os_mig_lease_req_get(const uint8_t *p, size_t len, uint64_t *owner, uint32_t *ttl_ms,
+                         uint32_t *flags);
+/** os_mig_lease_reply_put - append a MIG_LEASE reply body. OSTORE_OK or OSTORE_ENOMEM. */
+int os_mig_lease_reply_put(os_buf *b, uint64_t holder, uint32_t remaining_ms);
+/** os_mig_lease_reply_get - decode a MIG_LEASE reply body. Returns OSTORE_OK or
+ *  OSTORE_EPROTO (not 16 bytes). */
+int os_mig_lease_reply_get(const uint8_t *p, size_t len, uint64_t *holder,
+                           uint32_t *remaining_ms);
 
 /* ---- TOP (orderstore top) ----
  * request body: empty.

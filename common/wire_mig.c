@@ -242,3 +242,50 @@ int os_mig_purge_reply_get(const uint8_t *p, size_t len, uint32_t *deleted, uint
 	*more = os_ld32(p + 4);
 	return OSTORE_OK;
 }
+
+/* ---- MIG_LEASE ---- */
+
+int os_mig_lease_req_put(os_buf *b, uint64_t owner, uint32_t ttl_ms, uint32_t flags)
+{
+	uint8_t t[OS_MIG_LEASE_SIZE];
+	os_st64(t, owner);
+	os_st32(t + 8, ttl_ms);
+	os_st32(t + 12, flags);
+	os_buf_put(b, t, sizeof t);
+	return buf_status(b);
+}
+
+int os_mig_lease_req_get(const uint8_t *p, size_t len, uint64_t *owner, uint32_t *ttl_ms,
+                         uint32_t *flags)
+{
+	if (p == NULL || len != OS_MIG_LEASE_SIZE)
+		return OSTORE_EPROTO;
+	uint64_t o = os_ld64(p);
+	uint32_t ttl = os_ld32(p + 8), f = os_ld32(p + 12);
+	if (o == 0 || (ttl != 0 && (ttl < OS_MIG_LEASE_TTL_MIN || ttl > OS_MIG_LEASE_TTL_MAX)) ||
+	    (f & ~OS_MIG_LEASE_F_RENEW) != 0)
+		return OSTORE_EPROTO;
+	*owner = o;
+	*ttl_ms = ttl;
+	*flags = f;
+	return OSTORE_OK;
+}
+
+int os_mig_lease_reply_put(os_buf *b, uint64_t holder, uint32_t remaining_ms)
+{
+	uint8_t t[OS_MIG_LEASE_SIZE] = {0};
+	os_st64(t, holder);
+	os_st32(t + 8, remaining_ms);
+	os_buf_put(b, t, sizeof t);
+	return buf_status(b);
+}
+
+int os_mig_lease_reply_get(const uint8_t *p, size_t len, uint64_t *holder,
+                           uint32_t *remaining_ms)
+{
+	if (p == NULL || len != OS_MIG_LEASE_SIZE)
+		return OSTORE_EPROTO;
+	*holder = os_ld64(p);
+	*remaining_ms = os_ld32(p + 8);
+	return OSTORE_OK;
+}

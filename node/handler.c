@@ -9,7 +9,7 @@
  *              │            │    status-only OSTORE_ESTALEREAD; replica_read.c)
  *              │            └─ any write ─▶ node_job ─▶ writer (reply later)
  *              ├─ SCAN / STATS / MAP_GET / PING / CHECKSUM / SNAP / TOP ─▶ reply now
- *              ├─ MIG_SNAP / MIG_LOG / MIG_FREEZE query ─▶ reply now (migrate.c)
+ *              ├─ MIG_SNAP / MIG_LOG / MIG_FREEZE query / MIG_LEASE ─▶ reply now (migrate.c)
  *              ├─ MIG_FREEZE / MIG_APPLY / MIG_PURGE ─▶ writer (reply later, migrate.h)
  *              ├─ REPL_PULL ─▶ reply now, or parked until the writer commits (repl.h)
  *              └─ MAP_SET ─▶ older/equal/foreign: reply now; newer: writer (reply later)
@@ -455,6 +455,7 @@ int node_handle(node_env *env, node_req *r, const uint8_t *p, size_t len)
 	case OS_KIND_MIG_FREEZE:
 	case OS_KIND_MIG_APPLY:
 	case OS_KIND_MIG_PURGE:
+	case OS_KIND_MIG_LEASE:
 		out = node_mig_handle(env, r, &h, body, body_len, len);
 		break;
 	case OS_KIND_TOP:

@@ -23,6 +23,7 @@
 #include <lmdb.h>
 #include <nng/nng.h>
 
+#include "lease.h"
 #include "log.h"
 #include "map.h"
 #include "metrics.h"
@@ -269,7 +270,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (cfg.map_file != NULL && adopt_map_file(env.store, cfg.map_file, &map) != OSTORE_OK)
 		goto out;
-	if ((env.maps = node_maps_create()) == NULL)
+	if ((env.maps = node_maps_create()) == NULL || (env.lease = node_lease_create()) == NULL)
 		goto out;
 	node_maps_install(env.maps, map);
 	map = NULL;
@@ -328,6 +329,7 @@ out:
 	node_writer_destroy(env.writer);
 	node_repl_destroy(env.repl);
 	node_maps_destroy(env.maps);
+	node_lease_destroy(env.lease);
 	os_map_unref(map);
 	uint64_t lsn = env.store != NULL ? node_store_lsn(env.store) : 0;
 	node_store_close(env.store);

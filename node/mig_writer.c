@@ -10,6 +10,10 @@
  *   PURGE: same checks ─▶ txn: collect up to max_orders + 1 keys of the range ─▶ delete
  *          max_orders with DEL records ─▶ commit ─▶ node_repl_job_done
  *
+ * Every job first checks that the header's client_id holds the node's migration lease
+ * (lease.h): a run that lost it (paused past its expiry, another run took over) is
+ * refused with OSTORE_ELOCKED and changes nothing.
+ *
  * Each job runs alone in its own transaction (like MAP_SET), so a FREEZE orders itself
  * between whole batches: every write queued before it is committed with an LSN <= the
  * reply's lsn, and every batch after it sees the frozen bit (writer.c slot_status).
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lease.h"
 #include "log.h"
 #include "migrate.h"
 #include "node_metrics.h"
@@ -129,12 +134,26 @@ static int freeze_check(node_writer *w, const os_map *map, const node_job *job)
 	return OSTORE_OK;
 }
 
+/* The job's client_id must hold the lease now (the handler's check may be outdated). */
+static int lease_check(node_writer *w, const node_job *job, const char *what)
+{
+	uint64_t holder;
+	if (node_lease_held(w->env->lease, job->hdr.client_id, os_now_ns(), &holder))
+		return OSTORE_OK;
+	OS_WARN("msg=\"%s refused: the sender does not hold the migration lease\" "
+	        "client_id=%016llx holder=%016llx",
+	        what, (unsigned long long)job->hdr.client_id, (unsigned long long)holder);
+	return OSTORE_ELOCKED;
+}
+
 static void run_freeze(node_writer *w, node_job *job)
 {
 	os_map *map = node_maps_get(w->env->maps);
 	uint64_t epoch = map != NULL ? map->epoch : 0;
 	bool freeze = job->mig_op == OS_MIG_FREEZE;
-	int rc = freeze ? freeze_check(w, map, job) : OSTORE_OK;
+	int rc = lease_check(w, job, "mig_freeze");
+	if (rc == OSTORE_OK && freeze)
+		rc = freeze_check(w, map, job);
 	os_map_unref(map);
 	uint8_t *rec = NULL;
 	if (rc == OSTORE_OK && (rec = malloc(FROZEN_REC_SIZE)) == NULL)
@@ -363,7 +382,9 @@ static void run_import(node_writer *w, node_job *job)
 	const char *what = apply ? "mig_apply" : "mig_purge";
 	os_map *map = node_maps_get(w->env->maps);
 	uint64_t epoch = map != NULL ? map->epoch : 0;
-	int rc = import_check(w, map, job, what);
+	int rc = lease_check(w, job, what);
+	if (rc == OSTORE_OK)
+		rc = import_check(w, map, job, what);
 	os_map_unref(map);
 	uint64_t lsn0 = w->lsn;
 	import_count c = {0};
@@ -395,7 +416,7 @@ static void run_import(node_writer *w, node_job *job)
 			os_buf_put(&job->reply, t, sizeof t);
 		}
 	} else {
-		if (rc != OSTORE_EINVAL && rc != OSTORE_ENOTPRIMARY)
+		if (rc != OSTORE_EINVAL && rc != OSTORE_ENOTPRIMARY && rc != OSTORE_ELOCKED)
 			OS_WARN("msg=\"%s failed\" begin=%u end=%u err=\"%s\"", what, job->slot_begin,
 			        job->slot_end, ostore_strerror(rc));
 		os_buf_reset(&job->reply);
@@ -403,6 +424,53 @@ static void run_import(node_writer *w, node_job *job)
 	}
 	node_writer_reply_check_oom(job, epoch);
 	node_repl_job_done(w->env->repl, job);
+}
+
+/* ---- the guarded switch (MAP_SET) ---- */
+
+int node_mig_switch_check(node_writer *w, const os_map *cur, const os_map *next,
+                          uint64_t client_id)
+{
+	if (cur == NULL)
+		return OSTORE_OK;
+	uint16_t me = w->env->id;
+	for (uint16_t i = 0; i < cur->nshards; i++) {
+		uint16_t sh = cur->shards[i].id;
+		if (cur->shards[i].primary != me)
+			continue;
+		const os_map_shard *ns = os_map_shard_by_id(next, sh);
+		if (ns != NULL && ns->primary != me)
+			continue; /* a failover: this node no longer serves the shard */
+		uint32_t taken = 0, unfrozen = 0, first = OSTORE_SLOTS;
+		for (uint32_t s = 0; s < OSTORE_SLOTS; s++) {
+			if (cur->slot_shard[s] != sh || next->slot_shard[s] == sh)
+				continue;
+			taken++;
+			if (!node_mig_frozen_locked(w, (uint16_t)s)) {
+				unfrozen++;
+				first = first < s ? first : s;
+			}
+		}
+		if (taken == 0)
+			continue;
+		if (unfrozen > 0) {
+			OS_WARN("msg=\"refusing a map that takes unfrozen slots from this primary's "
+			        "shard: only a rebalance that froze them may switch\" epoch=%llu shard=%u "
+			        "slots_taken=%u unfrozen=%u first_unfrozen=%u",
+			        (unsigned long long)next->epoch, sh, taken, unfrozen, first);
+			return OSTORE_ELOCKED;
+		}
+		uint64_t holder;
+		if (!node_lease_held(w->env->lease, client_id, os_now_ns(), &holder)) {
+			OS_WARN("msg=\"refusing a map that takes slots from this primary's shard: the "
+			        "sender does not hold the migration lease\" epoch=%llu shard=%u "
+			        "slots_taken=%u client_id=%016llx holder=%016llx",
+			        (unsigned long long)next->epoch, sh, taken,
+			        (unsigned long long)client_id, (unsigned long long)holder);
+			return OSTORE_ELOCKED;
+		}
+	}
+	return OSTORE_OK;
 }
 
 void node_mig_run_job(node_writer *w, node_job *job)

@@ -11,6 +11,11 @@
  *            MIG_FREEZE: QUERY ─▶ reply; FREEZE / UNFREEZE ─▶ writer job
  *            MIG_APPLY: entries inside the range, versions sane ─▶ writer job
  *            MIG_PURGE: ─▶ writer job
+ *         ─▶ MIG_LEASE: grant / renew / release / query (lease.c) ─▶ reply (no epoch check)
+ *
+ * FREEZE / UNFREEZE, APPLY and PURGE need the header's client_id to hold the migration
+ * lease: checked here (a quick OSTORE_ELOCKED) and again by the writer when the job runs
+ * (the one that counts: the lease may lapse while the job waits in the queue).
  *
  * Checks that depend on the map and the LSN (ownership for FREEZE, APPLY and PURGE) are
  * made again by the writer against the map current when the job runs. Runs on nng
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lease.h"
 #include "log.h"
 #include "repl.h"
 #include "replog.h"
@@ -55,6 +61,18 @@ static bool stale(node_env *env, const os_hdr *h)
 	OS_INFO("msg=\"migration request with a newer map: answering stale\" kind=%u epoch=%llu "
 	        "map_epoch=%llu",
 	        h->kind, (unsigned long long)h->epoch, (unsigned long long)mine);
+	return true;
+}
+
+/* The header's client_id does not hold the migration lease: log and refuse (ELOCKED). */
+static bool unleased(node_env *env, const os_hdr *h)
+{
+	uint64_t holder;
+	if (node_lease_held(env->lease, h->client_id, os_now_ns(), &holder))
+		return false;
+	OS_WARN("msg=\"migration request without the lease: refused\" kind=%u client_id=%016llx "
+	        "holder=%016llx",
+	        h->kind, (unsigned long long)h->client_id, (unsigned long long)holder);
 	return true;
 }
 
@@ -249,6 +267,8 @@ static int handle_freeze(node_env *env, node_req *r, const os_hdr *h, const uint
 		os_buf_put(&r->out, bm, sizeof bm);
 		return NODE_REPLY_NOW;
 	}
+	if (unleased(env, h))
+		return reply_status(env, r, h, OSTORE_ELOCKED);
 	r->job.mig_op = op;
 	r->job.slot_begin = begin;
 	r->job.slot_end = end;
@@ -287,6 +307,8 @@ static int handle_apply(node_env *env, node_req *r, const os_hdr *h, const uint8
 			return reply_status(env, r, h, OSTORE_EINVAL);
 		}
 	}
+	if (unleased(env, h))
+		return reply_status(env, r, h, OSTORE_ELOCKED);
 	r->job.log = r->ents;
 	r->job.nentries = h->count;
 	r->job.cluster_id = cluster_id;
@@ -306,11 +328,33 @@ static int handle_purge(node_env *env, node_req *r, const os_hdr *h, const uint8
 		return reply_bad(env, r, h, st, frame_len);
 	if (stale(env, h))
 		return reply_status(env, r, h, OSTORE_ESTALE);
+	if (unleased(env, h))
+		return reply_status(env, r, h, OSTORE_ELOCKED);
 	r->job.cluster_id = cluster_id;
 	r->job.slot_begin = begin;
 	r->job.slot_end = end;
 	r->job.max_orders = max_orders;
 	return submit(env, r, h, NODE_JOB_MIG_PURGE, frame_len);
+}
+
+/* ---- MIG_LEASE ---- */
+
+static int handle_lease(node_env *env, node_req *r, const os_hdr *h, const uint8_t *body,
+                        size_t len, size_t frame_len)
+{
+	uint64_t owner, holder;
+	uint32_t ttl, flags, remaining;
+	int st = os_mig_lease_req_get(body, len, &owner, &ttl, &flags);
+	if (st != OSTORE_OK)
+		return reply_bad(env, r, h, st, frame_len);
+	st = node_lease_request(env->lease, owner, ttl, flags, os_now_ns(), &holder, &remaining);
+	/* OK and ELOCKED both carry the lease (wire.h "MIG_LEASE"). */
+	os_buf_reset(&r->out);
+	os_hdr rh = {.kind = (uint8_t)(h->kind | OS_REPLY_BIT), .status = (uint16_t)st,
+	             .epoch = node_maps_epoch(env->maps), .client_id = h->client_id};
+	os_hdr_put(&r->out, &rh);
+	os_mig_lease_reply_put(&r->out, holder, remaining);
+	return NODE_REPLY_NOW;
 }
 
 int node_mig_handle(node_env *env, node_req *r, const os_hdr *h, const uint8_t *body,
@@ -327,6 +371,8 @@ int node_mig_handle(node_env *env, node_req *r, const os_hdr *h, const uint8_t *
 		return handle_apply(env, r, h, body, len, frame_len);
 	case OS_KIND_MIG_PURGE:
 		return handle_purge(env, r, h, body, len, frame_len);
+	case OS_KIND_MIG_LEASE:
+		return handle_lease(env, r, h, body, len, frame_len);
 	default:
 		return reply_bad(env, r, h, OSTORE_EBADOP, frame_len);
 	}

@@ -14,6 +14,7 @@
 typedef struct node_writer node_writer;
 typedef struct node_repl node_repl;
 typedef struct node_replica node_replica;
+typedef struct node_lease node_lease;
 
 typedef struct node_env {
 	uint16_t id;          /* this node's id in the cluster map */
@@ -23,6 +24,7 @@ typedef struct node_env {
 	node_writer *writer;
 	node_repl *repl;      /* replication state (repl.h) */
 	node_replica *replica; /* replicator thread (replica.h) */
+	node_lease *lease;     /* the migration lease (lease.h) */
 } node_env;
 
 #endif /* NODE_NODE_H */

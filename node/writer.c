@@ -330,7 +330,8 @@ static void run_data_batch(node_writer *w, node_job *batch, size_t nitems)
 	os_map_unref(map);
 }
 
-/* Stores a newer map durably, then installs it. Returns the job's status. */
+/* Stores a newer map durably, then installs it; a map taking slots away from this
+ * primary passes the guarded switch first (node_mig_switch_check). Returns the status. */
 static int map_apply(node_writer *w, node_job *job)
 {
 	os_map *cur = node_maps_get(w->env->maps);
@@ -340,6 +341,8 @@ static int map_apply(node_writer *w, node_job *job)
 	else if (cur != NULL && job->map->epoch < cur->epoch)
 		rc = OSTORE_ESTALE;
 	bool same = cur != NULL && job->map->epoch == cur->epoch;
+	if (rc == OSTORE_OK && !same)
+		rc = node_mig_switch_check(w, cur, job->map, job->hdr.client_id);
 	os_map_unref(cur);
 	if (rc != OSTORE_OK || same)
 		return rc;

@@ -74,4 +74,14 @@ bool node_mig_frozen_locked(const node_writer *w, uint16_t slot);
  */
 void node_mig_run_job(node_writer *w, node_job *job);
 
+/**
+ * node_mig_switch_check - the guarded switch of a MAP_SET (docs/rebalance.md "Crash
+ * safety"): for every shard this node is primary of in @cur (may be NULL: OK) and still
+ * is in @next (or that @next drops), the slots @next gives away must all be frozen here
+ * and @client_id (the MAP_SET header's) must hold the unexpired migration lease.
+ * Writer thread. Returns OSTORE_OK or OSTORE_ELOCKED (why is logged).
+ */
+int node_mig_switch_check(node_writer *w, const os_map *cur, const os_map *next,
+                          uint64_t client_id);
+
 #endif /* NODE_WRITER_INT_H */

@@ -181,16 +181,21 @@ void cli_reply_free(cli_reply *r);
  */
 int cli_rpc(const char *url, uint8_t kind, uint64_t epoch, const void *body, size_t blen,
             uint32_t timeout_ms, cli_reply *out);
-/** cli_rpc_n - cli_rpc with @count in the frame header (frames whose body holds a
- *  number of items, e.g. MIG_APPLY). Same results and ownership as cli_rpc. */
-int cli_rpc_n(const char *url, uint8_t kind, uint64_t epoch, uint16_t count, const void *body,
-              size_t blen, uint32_t timeout_ms, cli_reply *out);
+/** cli_rpc_n - cli_rpc with @count and @client_id in the frame header (frames whose body
+ *  holds a number of items, e.g. MIG_APPLY; frames of a rebalance run, which carry its
+ *  run id as client_id). Same results and ownership as cli_rpc. */
+int cli_rpc_n(const char *url, uint8_t kind, uint64_t epoch, uint16_t count,
+              uint64_t client_id, const void *body, size_t blen, uint32_t timeout_ms,
+              cli_reply *out);
 /** cli_map_get - MAP_GET from @url: OSTORE_OK with a new map in *out (unref it), or the
  *  transport error / the peer's status (OSTORE_ENOMAP...) / OSTORE_EPROTO. */
 int cli_map_get(const char *url, uint32_t timeout_ms, os_map **out);
 /** cli_map_set - MAP_SET @m to @url: the peer's status (OSTORE_OK, OSTORE_ESTALE...) or
  *  the transport error. @m stays the caller's. */
 int cli_map_set(const char *url, const os_map *m, uint32_t timeout_ms);
+/** cli_map_set_as - cli_map_set with @client_id in the header: a rebalance run's id, which
+ *  a primary losing slots checks against its migration lease (wire.h "MIG_LEASE"). */
+int cli_map_set_as(const char *url, const os_map *m, uint64_t client_id, uint32_t timeout_ms);
 /** cli_node_stats - STATS from one node: its one entry in *e and its map epoch in
  *  *epoch (may be NULL). Returns OSTORE_OK or an error as cli_map_get. */
 int cli_node_stats(const char *url, uint32_t timeout_ms, os_stats_entry *e, uint64_t *epoch);

@@ -19,12 +19,12 @@ void cli_mig_page_free(cli_mig_page *p)
 
 /* Sends @b (a request body) as @kind; the reply's status becomes the result. On
  * OSTORE_OK *r holds the reply. @b is released in every case. */
-static int mig_call(const char *url, uint8_t kind, uint64_t epoch, os_buf *b, int enc,
-                    uint32_t timeout_ms, cli_reply *r)
+static int mig_call(const char *url, uint8_t kind, uint64_t run, uint64_t epoch, os_buf *b,
+                    int enc, uint32_t timeout_ms, cli_reply *r)
 {
 	memset(r, 0, sizeof(*r));
 	int st = enc != OSTORE_OK || b->oom ? OSTORE_ENOMEM
-	         : cli_rpc(url, kind, epoch, b->data, b->len, timeout_ms, r);
+	         : cli_rpc_n(url, kind, epoch, 0, run, b->data, b->len, timeout_ms, r);
 	os_buf_fini(b);
 	if (st == OSTORE_OK && r->hdr.status != OSTORE_OK) {
 		st = r->hdr.status;
@@ -39,13 +39,13 @@ static os_log_entry *entries_alloc(uint16_t count)
 	return calloc(count ? count : 1, sizeof(os_log_entry));
 }
 
-int cli_mig_snap(const char *url, uint64_t epoch, const os_mig_snap_req *req,
+int cli_mig_snap(const char *url, uint64_t run, uint64_t epoch, const os_mig_snap_req *req,
                  uint32_t timeout_ms, cli_mig_page *out)
 {
 	memset(out, 0, sizeof(*out));
 	os_buf b;
 	os_buf_init(&b);
-	int st = mig_call(url, OS_KIND_MIG_SNAP, epoch, &b, os_mig_snap_req_put(&b, req),
+	int st = mig_call(url, OS_KIND_MIG_SNAP, run, epoch, &b, os_mig_snap_req_put(&b, req),
 	                  timeout_ms, &out->reply);
 	if (st != OSTORE_OK)
 		return st;
@@ -71,13 +71,13 @@ int cli_mig_snap(const char *url, uint64_t epoch, const os_mig_snap_req *req,
 	return OSTORE_OK;
 }
 
-int cli_mig_log(const char *url, uint64_t epoch, const os_mig_log_req *req,
+int cli_mig_log(const char *url, uint64_t run, uint64_t epoch, const os_mig_log_req *req,
                 uint32_t timeout_ms, cli_mig_page *out)
 {
 	memset(out, 0, sizeof(*out));
 	os_buf b;
 	os_buf_init(&b);
-	int st = mig_call(url, OS_KIND_MIG_LOG, epoch, &b, os_mig_log_req_put(&b, req),
+	int st = mig_call(url, OS_KIND_MIG_LOG, run, epoch, &b, os_mig_log_req_put(&b, req),
 	                  timeout_ms, &out->reply);
 	if (st != OSTORE_OK)
 		return st;
@@ -97,13 +97,13 @@ int cli_mig_log(const char *url, uint64_t epoch, const os_mig_log_req *req,
 	return OSTORE_OK;
 }
 
-int cli_mig_freeze(const char *url, uint64_t epoch, uint8_t op, uint16_t begin, uint16_t end,
+int cli_mig_freeze(const char *url, uint64_t run, uint64_t epoch, uint8_t op, uint16_t begin, uint16_t end,
                    uint32_t timeout_ms, uint64_t *lsn, uint8_t *bitmap)
 {
 	os_buf b;
 	os_buf_init(&b);
 	cli_reply r;
-	int st = mig_call(url, OS_KIND_MIG_FREEZE, epoch, &b,
+	int st = mig_call(url, OS_KIND_MIG_FREEZE, run, epoch, &b,
 	                  os_mig_freeze_req_put(&b, op, begin, end), timeout_ms, &r);
 	if (st != OSTORE_OK)
 		return st;
@@ -115,7 +115,7 @@ int cli_mig_freeze(const char *url, uint64_t epoch, uint8_t op, uint16_t begin, 
 	return st;
 }
 
-int cli_mig_apply(const char *url, uint64_t epoch, uint64_t cluster_id, uint16_t begin,
+int cli_mig_apply(const char *url, uint64_t run, uint64_t epoch, uint64_t cluster_id, uint16_t begin,
                   uint16_t end, const os_log_entry *entries, uint16_t count,
                   uint32_t timeout_ms, uint64_t *lsn)
 {
@@ -130,7 +130,7 @@ int cli_mig_apply(const char *url, uint64_t epoch, uint64_t cluster_id, uint16_t
 	}
 	/* The entry count goes into the frame header, which cli_rpc_n writes. */
 	cli_reply r;
-	int st = cli_rpc_n(url, OS_KIND_MIG_APPLY, epoch, count, b.data, b.len, timeout_ms, &r);
+	int st = cli_rpc_n(url, OS_KIND_MIG_APPLY, epoch, count, run, b.data, b.len, timeout_ms, &r);
 	os_buf_fini(&b);
 	if (st != OSTORE_OK)
 		return st;
@@ -144,19 +144,48 @@ int cli_mig_apply(const char *url, uint64_t epoch, uint64_t cluster_id, uint16_t
 	return st;
 }
 
-int cli_mig_purge(const char *url, uint64_t epoch, uint64_t cluster_id, uint16_t begin,
+int cli_mig_purge(const char *url, uint64_t run, uint64_t epoch, uint64_t cluster_id, uint16_t begin,
                   uint16_t end, uint32_t max_orders, uint32_t timeout_ms, uint32_t *deleted,
                   uint32_t *more)
 {
 	os_buf b;
 	os_buf_init(&b);
 	cli_reply r;
-	int st = mig_call(url, OS_KIND_MIG_PURGE, epoch, &b,
+	int st = mig_call(url, OS_KIND_MIG_PURGE, run, epoch, &b,
 	                  os_mig_purge_req_put(&b, cluster_id, begin, end, max_orders), timeout_ms,
 	                  &r);
 	if (st != OSTORE_OK)
 		return st;
 	st = os_mig_purge_reply_get(r.body, r.body_len, deleted, more);
 	cli_reply_free(&r);
+	return st;
+}
+
+int cli_mig_lease(const char *url, uint64_t run, uint32_t ttl_ms, uint32_t flags,
+                  uint32_t timeout_ms, uint64_t *holder, uint32_t *remaining_ms)
+{
+	uint64_t h = 0;
+	uint32_t rem = 0;
+	os_buf b;
+	os_buf_init(&b);
+	int enc = os_mig_lease_req_put(&b, run, ttl_ms, flags);
+	cli_reply r;
+	int st = enc != OSTORE_OK || b.oom ? OSTORE_ENOMEM
+	         : cli_rpc_n(url, OS_KIND_MIG_LEASE, 0, 0, run, b.data, b.len, timeout_ms, &r);
+	os_buf_fini(&b);
+	if (st == OSTORE_OK) {
+		st = r.hdr.status;
+		/* OK and ELOCKED carry the lease; other statuses (EPROTO) are status-only. */
+		if ((st == OSTORE_OK || st == OSTORE_ELOCKED) &&
+		    os_mig_lease_reply_get(r.body, r.body_len, &h, &rem) != OSTORE_OK)
+			st = OSTORE_EPROTO;
+		cli_reply_free(&r);
+	}
+	if (st != OSTORE_OK && st != OSTORE_ELOCKED)
+		h = rem = 0;
+	if (holder != NULL)
+		*holder = h;
+	if (remaining_ms != NULL)
+		*remaining_ms = rem;
 	return st;
 }

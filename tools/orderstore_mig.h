@@ -2,9 +2,11 @@
  * orderstore_mig.h - the slot-migration frames as blocking calls (tools/ only), one
  * request and its reply over cli_rpc (common/wire.h "Slot migration (rebalance)").
  *
- * Every call sends the caller's map @epoch in the header, waits up to @timeout_ms and
+ * Every call sends the caller's map @epoch and its run id @run (header client_id: the
+ * migration lease's holder, wire.h "MIG_LEASE"; 0 for read-only calls outside a run)
+ * in the header, waits up to @timeout_ms and
  * returns OSTORE_OK, the peer's status (OSTORE_ESTALE, OSTORE_EMOVED, OSTORE_ERESEED,
- * OSTORE_ENOTPRIMARY, OSTORE_EINVAL, ...), a transport error (OSTORE_ETIMEDOUT,
+ * OSTORE_ENOTPRIMARY, OSTORE_EINVAL, OSTORE_ELOCKED, ...), a transport error (OSTORE_ETIMEDOUT,
  * OSTORE_ECONNECT), OSTORE_EPROTO (the reply does not decode) or OSTORE_ENOMEM.
  *
  * Thread safety: each call uses its own socket; calls may run in parallel threads.
@@ -39,7 +41,7 @@ void cli_mig_page_free(cli_mig_page *p);
  * empty. OSTORE_ERESEED: the session expired (open a new one); OSTORE_EOVERLOAD: no free
  * session now.
  */
-int cli_mig_snap(const char *url, uint64_t epoch, const os_mig_snap_req *req,
+int cli_mig_snap(const char *url, uint64_t run, uint64_t epoch, const os_mig_snap_req *req,
                  uint32_t timeout_ms, cli_mig_page *out);
 
 /**
@@ -48,7 +50,7 @@ int cli_mig_snap(const char *url, uint64_t epoch, const os_mig_snap_req *req,
  * out->log its head; otherwise *out is empty. OSTORE_ERESEED: records after from_lsn are
  * gone (copy again from a new snapshot).
  */
-int cli_mig_log(const char *url, uint64_t epoch, const os_mig_log_req *req,
+int cli_mig_log(const char *url, uint64_t run, uint64_t epoch, const os_mig_log_req *req,
                 uint32_t timeout_ms, cli_mig_page *out);
 
 /**
@@ -57,7 +59,7 @@ int cli_mig_log(const char *url, uint64_t epoch, const os_mig_log_req *req,
  * below it) and @bitmap (OS_MIG_BITMAP_SIZE bytes, may be NULL) the frozen slots after
  * the operation.
  */
-int cli_mig_freeze(const char *url, uint64_t epoch, uint8_t op, uint16_t begin, uint16_t end,
+int cli_mig_freeze(const char *url, uint64_t run, uint64_t epoch, uint8_t op, uint16_t begin, uint16_t end,
                    uint32_t timeout_ms, uint64_t *lsn, uint8_t *bitmap);
 
 /**
@@ -65,7 +67,7 @@ int cli_mig_freeze(const char *url, uint64_t epoch, uint8_t op, uint16_t begin, 
  * to the destination primary @url, which commits them in one transaction. On OSTORE_OK
  * *lsn (may be NULL) is its LSN after the commit. The entries stay the caller's.
  */
-int cli_mig_apply(const char *url, uint64_t epoch, uint64_t cluster_id, uint16_t begin,
+int cli_mig_apply(const char *url, uint64_t run, uint64_t epoch, uint64_t cluster_id, uint16_t begin,
                   uint16_t end, const os_log_entry *entries, uint16_t count,
                   uint32_t timeout_ms, uint64_t *lsn);
 
@@ -74,8 +76,17 @@ int cli_mig_apply(const char *url, uint64_t epoch, uint64_t cluster_id, uint16_t
  * [@begin, @end), a range it owns no slot of. On OSTORE_OK *deleted and *more (1 = some
  * remain) are its answer.
  */
-int cli_mig_purge(const char *url, uint64_t epoch, uint64_t cluster_id, uint16_t begin,
+int cli_mig_purge(const char *url, uint64_t run, uint64_t epoch, uint64_t cluster_id, uint16_t begin,
                   uint16_t end, uint32_t max_orders, uint32_t timeout_ms, uint32_t *deleted,
                   uint32_t *more);
+
+/**
+ * cli_mig_lease - MIG_LEASE on @url for run @run: @ttl_ms 0 releases (or, for a lease
+ * another run holds, only reads it), otherwise takes or renews it; @flags
+ * OS_MIG_LEASE_F_RENEW renews only. Returns OSTORE_OK or OSTORE_ELOCKED with *holder
+ * and *remaining_ms (may be NULL) from the reply, or another error (then they are 0).
+ */
+int cli_mig_lease(const char *url, uint64_t run, uint32_t ttl_ms, uint32_t flags,
+                  uint32_t timeout_ms, uint64_t *holder, uint32_t *remaining_ms);
 
 #endif /* OS_CLI_MIG_H */

@@ -48,6 +48,7 @@
 #define MIG_TRIES 6                 /* busy / stale retries of one request */
 #define MIG_RESEEDS 3               /* fresh snapshots of one move before giving up */
 #define MIG_PRINT_NS (250ull * 1000000u)
+#define MIG_STOPPED (-1)            /* SIGINT / SIGTERM before the freeze: stop the move */
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -71,10 +72,14 @@ static bool is_transport(int st)
  */
 static bool again(cli_rb_run *r, const char *url, int st, int *tries)
 {
+	if (st == OSTORE_ELOCKED) {
+		cli_rb_lease_lost(r, url); /* never retried: another run's turn */
+		return false;
+	}
 	if (++*tries >= MIG_TRIES)
 		return false;
 	if (st == OSTORE_ESTALE) {
-		cli_map_set(url, r->map, r->timeout_ms);
+		cli_map_set_as(url, r->map, r->run_id, r->timeout_ms);
 		return true;
 	}
 	if (st == OSTORE_EOVERLOAD || st == OSTORE_EREPLICAS || st == OSTORE_ETIMEDOUT ||
@@ -106,6 +111,7 @@ int cli_rb_open(cli_rb_run *r, cli_ctx *ctx, const char *cmd)
 
 void cli_rb_close(cli_rb_run *r)
 {
+	cli_rb_lease_release(r);
 	os_map_unref(r->map);
 	r->map = NULL;
 }
@@ -131,7 +137,7 @@ int cli_rb_sync(cli_rb_run *r)
 		}
 		if (have >= r->map->epoch)
 			continue;
-		st = cli_map_set(url, r->map, r->timeout_ms);
+		st = cli_map_set_as(url, r->map, r->run_id, r->timeout_ms);
 		if (!r->quiet)
 			printf("  map epoch %" PRIu64 " -> %s %s (it had %" PRIu64 "): %s\n", r->map->epoch,
 			       router ? "router" : "node", url, have,
@@ -164,13 +170,15 @@ int cli_rb_publish(cli_rb_run *r, os_map *next, const uint16_t *first, size_t nf
 			n = os_map_node_by_id(r->map, first[i]);
 		int st = n == NULL ? OSTORE_EINVAL : OSTORE_ETIMEDOUT;
 		for (int tries = 0; n != NULL; tries++) {
-			st = cli_map_set(n->addr, next, r->timeout_ms);
+			st = cli_map_set_as(n->addr, next, r->run_id, r->timeout_ms);
 			if (st == OSTORE_OK || tries >= 2 || !is_transport(st))
 				break;
 		}
 		if (st != OSTORE_OK) {
 			cli_err("%s: node %u (%s) did not take map epoch %" PRIu64 ": %s", r->cmd, first[i],
 			        n != NULL ? n->addr : "?", next->epoch, ostore_strerror(st));
+			if (st == OSTORE_ELOCKED)
+				cli_rb_lease_lost(r, n->addr);
 			os_map_unref(next);
 			return exit_for(st);
 		}
@@ -183,7 +191,7 @@ int cli_rb_publish(cli_rb_run *r, os_map *next, const uint16_t *first, size_t nf
 			const os_map_node *n = &maps[k]->nodes[i];
 			if (in_list(first, nfirst, n->id) || (k == 1 && os_map_node_by_id(r->map, n->id)))
 				continue;
-			int st = cli_map_set(n->addr, next, r->timeout_ms);
+			int st = cli_map_set_as(n->addr, next, r->run_id, r->timeout_ms);
 			if (st != OSTORE_OK && !r->quiet)
 				printf("  warning: node %u (%s) did not take map epoch %" PRIu64 ": %s (it "
 				       "gets it from a router or the next run)\n", n->id, n->addr,
@@ -191,7 +199,7 @@ int cli_rb_publish(cli_rb_run *r, os_map *next, const uint16_t *first, size_t nf
 		}
 	}
 	for (size_t i = 0; i < r->ctx->nrouters; i++) {
-		int st = cli_map_set(r->ctx->routers[i], next, r->timeout_ms);
+		int st = cli_map_set_as(r->ctx->routers[i], next, r->run_id, r->timeout_ms);
 		if (st != OSTORE_OK && !r->quiet)
 			printf("  warning: router %s did not take map epoch %" PRIu64 ": %s\n",
 			       r->ctx->routers[i], next->epoch, ostore_strerror(st));
@@ -216,7 +224,10 @@ static int purge_range(cli_rb_run *r, const char *url, uint16_t b, uint16_t e, u
 	uint32_t more = 1, del = 0;
 	int tries = 0;
 	while (more) {
-		int st = cli_mig_purge(url, r->map->epoch, r->map->cluster_id, b, e, MIG_PURGE_BATCH,
+		int st = cli_rb_lease_renew(r, false);
+		if (st != OSTORE_OK)
+			return st;
+		st = cli_mig_purge(url, r->run_id, r->map->epoch, r->map->cluster_id, b, e, MIG_PURGE_BATCH,
 		                       r->timeout_ms, &del, &more);
 		if (st != OSTORE_OK) {
 			if (again(r, url, st, &tries))
@@ -236,7 +247,7 @@ static int recover_frozen(cli_rb_run *r, uint16_t shard, const char *url)
 	uint8_t bits[OS_MIG_BITMAP_SIZE];
 	uint64_t lsn;
 	int st, tries = 0;
-	while ((st = cli_mig_freeze(url, r->map->epoch, OS_MIG_QUERY, 0, OSTORE_SLOTS,
+	while ((st = cli_mig_freeze(url, r->run_id, r->map->epoch, OS_MIG_QUERY, 0, OSTORE_SLOTS,
 	                            r->timeout_ms, &lsn, bits)) != OSTORE_OK &&
 	       again(r, url, st, &tries))
 		;
@@ -254,7 +265,7 @@ static int recover_frozen(cli_rb_run *r, uint16_t shard, const char *url)
 			e++;
 		}
 		tries = 0;
-		while ((st = cli_mig_freeze(url, r->map->epoch, OS_MIG_UNFREEZE, (uint16_t)s,
+		while ((st = cli_mig_freeze(url, r->run_id, r->map->epoch, OS_MIG_UNFREEZE, (uint16_t)s,
 		                            (uint16_t)e, r->timeout_ms, &lsn, NULL)) != OSTORE_OK &&
 		       again(r, url, st, &tries))
 			;
@@ -275,7 +286,9 @@ int cli_rb_recover(cli_rb_run *r)
 		const char *url = cli_rb_primary_addr(r->map, shard);
 		if (url == NULL)
 			continue;
-		int st = recover_frozen(r, shard, url);
+		int st = cli_rb_lease_renew(r, false);
+		if (st == OSTORE_OK)
+			st = recover_frozen(r, shard, url);
 		uint64_t deleted = 0;
 		for (uint32_t s = 0; st == OSTORE_OK && s < OSTORE_SLOTS;) {
 			if (r->map->slot_shard[s] == shard) {
@@ -289,8 +302,9 @@ int cli_rb_recover(cli_rb_run *r)
 			s = e;
 		}
 		if (st != OSTORE_OK) {
-			cli_err("%s: cannot clean up shard %u's primary %s: %s", r->cmd, shard, url,
-			        ostore_strerror(st));
+			if (!r->lease_lost)
+				cli_err("%s: cannot clean up shard %u's primary %s: %s", r->cmd, shard, url,
+				        ostore_strerror(st));
 			return exit_for(st);
 		}
 		if (deleted && !r->quiet)
@@ -328,14 +342,21 @@ static void progress(cli_rb_run *r, bool force)
 	fflush(stdout);
 }
 
-/* Sleeps as long as --rate needs after @r->bytes were copied. */
-static void throttle(cli_rb_run *r)
+/* Sleeps as long as --rate needs after @r->bytes were copied, in short slices that
+ * renew the lease and end early on SIGINT / SIGTERM. Returns OSTORE_OK or the renewal's
+ * failure. */
+static int throttle(cli_rb_run *r)
 {
-	if (r->rate_bps <= 0)
-		return;
-	double ahead = (double)r->bytes / r->rate_bps - secs_since(r->t0_ns);
-	if (ahead > 0.001)
-		nng_msleep((nng_duration)(ahead * 1000.0));
+	int st = cli_rb_lease_renew(r, false);
+	if (r->rate_bps <= 0 || st != OSTORE_OK)
+		return st;
+	double ahead;
+	while (st == OSTORE_OK && !cli_rb_stop_requested() &&
+	       (ahead = (double)r->bytes / r->rate_bps - secs_since(r->t0_ns)) > 0.001) {
+		nng_msleep((nng_duration)(ahead > 0.1 ? 100.0 : ahead * 1000.0));
+		st = cli_rb_lease_renew(r, false);
+	}
+	return st;
 }
 
 /* MIG_APPLY @n entries to @url in batches of at most MIG_BATCH_BYTES. */
@@ -349,7 +370,7 @@ static int apply_all(cli_rb_run *r, const char *url, const rb_move *mv, const os
 		       (j == i || bytes + os_log_entry_size(&e[j]) <= MIG_BATCH_BYTES))
 			bytes += os_log_entry_size(&e[j++]);
 		int st, tries = 0;
-		while ((st = cli_mig_apply(url, r->map->epoch, r->map->cluster_id, mv->slot_begin,
+		while ((st = cli_mig_apply(url, r->run_id, r->map->epoch, r->map->cluster_id, mv->slot_begin,
 		                           mv->slot_end, &e[i], (uint16_t)(j - i), r->timeout_ms,
 		                           NULL)) != OSTORE_OK &&
 		       again(r, url, st, &tries))
@@ -358,7 +379,8 @@ static int apply_all(cli_rb_run *r, const char *url, const rb_move *mv, const os
 			return st;
 		r->bytes += bytes;
 		i = j;
-		throttle(r);
+		if ((st = throttle(r)) != OSTORE_OK)
+			return st;
 		progress(r, false);
 	}
 	return OSTORE_OK;
@@ -373,7 +395,9 @@ static int copy_snapshot(cli_rb_run *r, const char *a, const char *b, const rb_m
 	uint8_t after[OSTORE_MAX_ID_LEN + 2];
 	for (int tries = 0;;) {
 		cli_mig_page pg;
-		int st = cli_mig_snap(a, r->map->epoch, &q, r->timeout_ms, &pg);
+		if (cli_rb_stop_requested())
+			return MIG_STOPPED;
+		int st = cli_mig_snap(a, r->run_id, r->map->epoch, &q, r->timeout_ms, &pg);
 		if (st != OSTORE_OK) {
 			if (st == OSTORE_ERESEED && q.session != 0)
 				return st; /* the session expired: the caller starts over */
@@ -411,8 +435,13 @@ static int catch_up(cli_rb_run *r, const char *a, const char *b, const rb_move *
 		os_mig_log_req q = {.cluster_id = r->map->cluster_id, .from_lsn = *from,
 		                    .max_bytes = MIG_BATCH_BYTES, .slot_begin = mv->slot_begin,
 		                    .slot_end = mv->slot_end};
+		if (until == 0 && cli_rb_stop_requested())
+			return MIG_STOPPED; /* before the freeze only: a frozen range finishes */
 		cli_mig_page pg;
-		int st = cli_mig_log(a, r->map->epoch, &q, r->timeout_ms, &pg);
+		int st = cli_rb_lease_renew(r, false);
+		if (st != OSTORE_OK)
+			return st;
+		st = cli_mig_log(a, r->run_id, r->map->epoch, &q, r->timeout_ms, &pg);
 		if (st != OSTORE_OK) {
 			if (st != OSTORE_ERESEED && again(r, a, st, &tries))
 				continue;
@@ -436,7 +465,7 @@ static int catch_up(cli_rb_run *r, const char *a, const char *b, const rb_move *
 static int freeze_op(cli_rb_run *r, const char *a, uint8_t op, const rb_move *mv, uint64_t *lsn)
 {
 	int st, tries = 0;
-	while ((st = cli_mig_freeze(a, r->map->epoch, op, mv->slot_begin, mv->slot_end,
+	while ((st = cli_mig_freeze(a, r->run_id, r->map->epoch, op, mv->slot_begin, mv->slot_end,
 	                            r->timeout_ms, lsn, NULL)) != OSTORE_OK &&
 	       again(r, a, st, &tries))
 		;
@@ -457,7 +486,11 @@ static int run_move(cli_rb_run *r, const rb_move *mv)
 	}
 	uint64_t t0 = os_now_ns(), bytes0 = r->bytes, orders = 0, from = 0, flsn = 0;
 	const char *step = "purge the destination";
-	int st = OSTORE_ERESEED;
+	/* Before each move: our lease still holds on every primary (renewed now). */
+	int st = cli_rb_lease_renew(r, true);
+	if (st != OSTORE_OK)
+		return exit_for(st);
+	st = OSTORE_ERESEED;
 	bool frozen = false;
 	uint64_t t_frozen = 0;
 	for (int reseeds = 0; st == OSTORE_ERESEED && reseeds < MIG_RESEEDS; reseeds++) {
@@ -483,11 +516,21 @@ static int run_move(cli_rb_run *r, const rb_move *mv)
 		step = "final catch-up";
 		st = from >= flsn ? OSTORE_OK : catch_up(r, a, b, mv, &from, flsn);
 	}
+	if (st == OSTORE_OK)
+		st = cli_rb_lease_renew(r, false); /* the switch needs it: stop now if it lapsed */
 	if (st != OSTORE_OK) {
 		if (frozen)
 			freeze_op(r, a, OS_MIG_UNFREEZE, mv, &flsn);
-		cli_err("%s: move of slots %u-%u from shard %u to %u failed (%s): %s", r->cmd,
-		        mv->slot_begin, mv->slot_end - 1, mv->from, mv->to, step, ostore_strerror(st));
+		if (st == MIG_STOPPED) {
+			r->interrupted = true;
+			return CLI_EXIT_FAIL;
+		}
+		if (st == OSTORE_ELOCKED)
+			cli_rb_lease_lost(r, a); /* says why, once */
+		else
+			cli_err("%s: move of slots %u-%u from shard %u to %u failed (%s): %s", r->cmd,
+			        mv->slot_begin, mv->slot_end - 1, mv->from, mv->to, step,
+			        ostore_strerror(st));
 		return exit_for(st);
 	}
 	/* B has everything of R up to the freeze: R becomes D's. */
@@ -517,7 +560,8 @@ static int run_move(cli_rb_run *r, const rb_move *mv)
 	 * as it serves R from now on. */
 	a = cli_rb_primary_addr(r->map, mv->from);
 	b = cli_rb_primary_addr(r->map, mv->to);
-	if ((st = cli_map_set(b, r->map, r->timeout_ms)) != OSTORE_OK && st != OSTORE_ESTALE) {
+	if ((st = cli_map_set_as(b, r->map, r->run_id, r->timeout_ms)) != OSTORE_OK &&
+	    st != OSTORE_ESTALE) {
 		cli_err("%s: the destination primary %s did not take map epoch %" PRIu64 ": %s; run "
 		        "the command again to finish the move", r->cmd, b, r->map->epoch,
 		        ostore_strerror(st));
@@ -552,8 +596,14 @@ int cli_rb_execute(cli_rb_run *r, const rb_plan *p)
 	r->slots_total = p->slots;
 	r->moves_total = (uint32_t)p->nmoves;
 	int rc = 0;
-	for (size_t i = 0; i < p->nmoves && rc == 0; i++)
+	for (size_t i = 0; i < p->nmoves && rc == 0; i++) {
+		if (cli_rb_stop_requested()) {
+			r->interrupted = true;
+			rc = CLI_EXIT_FAIL;
+			break;
+		}
 		rc = run_move(r, &p->moves[i]);
+	}
 	if (r->tty && !r->quiet)
 		printf("\n");
 	double t = secs_since(r->t0_ns);
@@ -564,6 +614,10 @@ int cli_rb_execute(cli_rb_run *r, const rb_plan *p)
 		       (double)r->bytes / 1e6, t, t > 0 ? (double)r->orders / t : 0.0,
 		       t > 0 ? (double)r->bytes / 1e6 / t : 0.0, (double)r->freeze_max_ns / 1e6,
 		       r->map->epoch);
+	if (r->interrupted)
+		printf("interrupted: run the command again to finish\n");
+	else if (rc != 0 && r->lease_lost)
+		printf("this run lost the migration lease: it published nothing after that\n");
 	fflush(stdout);
 	return rc;
 }

@@ -3,9 +3,11 @@
  * until every shard owns its share by weight (docs/rebalance.md).
  *
  *   rebalance [--weights S=W,...] ─▶ newest map ─▶ (weights: map epoch + 1, pushed)
- *     --status   map epoch, slots per shard vs target, remaining moves, frozen slots
+ *     --status   map epoch, slots per shard vs target, remaining moves, frozen slots,
+ *                each primary's migration lease
  *     --dry-run  the plan with orders per move (CHECKSUM) and estimated bytes (STATS)
- *     otherwise  sync maps ─▶ recover ─▶ plan ─▶ run the moves (orderstore_migrate.c)
+ *     otherwise  lease ─▶ sync maps ─▶ recover ─▶ plan ─▶ run the moves
+ *                (orderstore_migrate.c) ─▶ release the lease
  *
  * The planner is tools/rebalance_plan.c; options are parsed and checked here, the work
  * is the driver's (orderstore_rebalance.h).
@@ -34,12 +36,15 @@ static const char kRebalanceHelp[] =
 	"are retried by the routers).\n"
 	"Crash safety: killed at any point, run it again: it pushes the newest map to whoever\n"
 	"missed it, rolls back frozen ranges not yet moved, deletes half-copied data and\n"
-	"continues with the rest of the plan.\n"
+	"continues with the rest of the plan. One run at a time: a run holds a lease on every\n"
+	"primary (30 s, renewed as it goes; the nodes refuse migration steps of any other run);\n"
+	"a second run exits 1 naming the holder. Ctrl-C / SIGTERM stop after the current step.\n"
 	"\nOptions:\n"
 	"  --dry-run          print the plan (per move: shards, slots, orders, est. MB) and the\n"
 	"                     resulting balance; change nothing\n"
-	"  --status           print the map epoch, slots per shard vs target, the moves left\n"
-	"                     and the frozen slots of every primary; change nothing\n"
+	"  --status           print the map epoch, slots per shard vs target, the moves left,\n"
+	"                     the frozen slots and the lease holder of every primary; change\n"
+	"                     nothing\n"
 	"  --weights S=W,...  set shard weights (0..65535) in the map first (epoch + 1)\n"
 	"  --max-concurrent-slots N  slots moved at once, per move (1..4096, default 64)\n"
 	"  --rate MB/s        copy at most this fast (default unlimited)\n"
@@ -197,7 +202,7 @@ static int status(cli_rb_run *r, const rb_plan *p)
 		uint8_t bits[OS_MIG_BITMAP_SIZE];
 		uint64_t lsn;
 		int st = url == NULL ? OSTORE_EUNAVAIL
-		         : cli_mig_freeze(url, m->epoch, OS_MIG_QUERY, 0, OSTORE_SLOTS, r->timeout_ms,
+		         : cli_mig_freeze(url, 0, m->epoch, OS_MIG_QUERY, 0, OSTORE_SLOTS, r->timeout_ms,
 		                          &lsn, bits);
 		if (st != OSTORE_OK) {
 			cli_fmt(frozen, sizeof(frozen), "unknown (%s)", ostore_strerror(st));
@@ -224,6 +229,15 @@ static int status(cli_rb_run *r, const rb_plan *p)
 			snprintf(prim, sizeof(prim), "%u", sh->primary);
 		printf("  %5u %6u %7s %6u %6u  %s\n", sh->id, sh->weight, prim,
 		       os_map_slot_count(m, sh->id), target[i], frozen);
+	}
+	printf("migration lease (one rebalance at a time):\n");
+	for (uint16_t i = 0; i < m->nshards; i++) {
+		const char *url = cli_rb_primary_addr(m, m->shards[i].id);
+		char what[96] = "no primary";
+		if (url != NULL && cli_rb_lease_describe(url, r->timeout_ms, what, sizeof(what)) !=
+		                   OSTORE_OK)
+			rc = CLI_EXIT_UNREACHABLE;
+		printf("  shard %u primary %u: %s\n", m->shards[i].id, m->shards[i].primary, what);
 	}
 	if (p->nmoves == 0)
 		printf("balanced: no move left\n");
@@ -299,6 +313,9 @@ int cli_cmd_rebalance(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_usage_error(cmd, "--weights: every shard would have weight 0");
 		goto out;
 	}
+	/* One run at a time: the lease before anything changes (also before the weights). */
+	if (!dry && !stat && (rc = cli_rb_lease_take(&r)) != 0)
+		goto out;
 	bool changed = false;
 	for (size_t k = 0; k < w.n; k++)
 		changed |= os_map_shard_by_id(r.map, w.shard[k])->weight != w.weight[k];

@@ -4,6 +4,8 @@
  * frames orderstore_mig.h; this is what runs a plan against a live cluster.
  *
  *   cli_rb_open      newest map (routers, DIR/map.json, nodes)
+ *   cli_rb_lease_take  the migration lease on every primary (orderstore_lease.c): one
+ *                    run at a time; renewed as the run goes, released by cli_rb_close
  *   cli_rb_sync      (a) nodes and routers holding an older map get the newest one
  *   cli_rb_recover   (b) unfreeze every frozen range, (c) purge every range a primary
  *                    does not own: what a killed run left behind
@@ -28,6 +30,9 @@
 #include "rebalance_plan.h"
 
 #define CLI_RB_TIMEOUT_MS 5000u
+/** The migration lease's time to live (ORDERSTORE_REBALANCE_LEASE_MS overrides it, for
+ *  tests): far above the longest single step, renewed every third of it. */
+#define CLI_RB_LEASE_MS 30000u
 
 /** One run of the driver: options, the newest map, progress counters. */
 typedef struct cli_rb_run {
@@ -45,6 +50,15 @@ typedef struct cli_rb_run {
 	uint64_t orders, bytes;
 	uint64_t freeze_max_ns; /* longest time from a freeze to source and destination
 	                           holding the new map (writes to the range refused) */
+	/* the migration lease (orderstore_lease.c) */
+	uint64_t run_id;          /* random, non-zero; header client_id of every frame */
+	uint32_t lease_ms;        /* time to live asked for */
+	uint64_t lease_sent_ns;   /* when the last successful round of renewals began */
+	uint16_t *lease_nodes;    /* node ids holding our lease */
+	char **lease_urls;        /* their addresses (owned) */
+	size_t nleases;
+	bool lease_lost;          /* a node refused: stop, and say why once */
+	bool interrupted;         /* SIGINT / SIGTERM seen: stopped between steps */
 } cli_rb_run;
 
 /**
@@ -58,8 +72,46 @@ int cli_rb_open(cli_rb_run *r, cli_ctx *ctx, const char *cmd);
  *  Returns 0, or CLI_EXIT_USAGE after printing the problem. */
 int cli_rb_parse_rate(const char *cmd, const char *arg, double *mb_per_s);
 
-/** cli_rb_close - release @r's map. Safe twice. Cannot fail. */
+/** cli_rb_close - release @r's leases (cli_rb_lease_release) and its map. Safe twice.
+ *  Cannot fail. */
 void cli_rb_close(cli_rb_run *r);
+
+/**
+ * cli_rb_lease_take - pick a random run id and take the migration lease (r->lease_ms,
+ * default CLI_RB_LEASE_MS) on the primary of every shard of r->map; SIGINT and SIGTERM
+ * then stop the run between steps (cli_rb_stop_requested). If a primary refuses (another
+ * run holds it) or does not answer, the leases taken are released and the exit status
+ * is returned after printing why (1 refused, 3 no answer, 2 a bad
+ * ORDERSTORE_REBALANCE_LEASE_MS); 0 on success.
+ */
+int cli_rb_lease_take(cli_rb_run *r);
+
+/**
+ * cli_rb_lease_renew - renew every lease of @r when a third of its time has passed (or
+ * always with @force), renew-only (OS_MIG_LEASE_F_RENEW): a lease that lapsed is never
+ * taken back, since another run may have cleaned up meanwhile. Returns OSTORE_OK,
+ * OSTORE_ELOCKED (lost or lapsed: r->lease_lost set, why printed) or a transport error.
+ * Does nothing without leases (OSTORE_OK).
+ */
+int cli_rb_lease_renew(cli_rb_run *r, bool force);
+
+/** cli_rb_lease_lost - note a refusal (OSTORE_ELOCKED) of a migration frame on @url:
+ *  print once that this run lost the lease and stops. Cannot fail. */
+void cli_rb_lease_lost(cli_rb_run *r, const char *url);
+
+/** cli_rb_lease_release - give the leases back (ttl 0; errors ignored: they expire).
+ *  Safe twice. Cannot fail. */
+void cli_rb_lease_release(cli_rb_run *r);
+
+/**
+ * cli_rb_lease_describe - the lease on @url in words ("free", "run 0123...: 12 s left",
+ * "unknown (...)") into @out (@cap bytes), read with a throwaway run id. Returns the
+ * MIG_LEASE status (OSTORE_OK or a transport error).
+ */
+int cli_rb_lease_describe(const char *url, uint32_t timeout_ms, char *out, size_t cap);
+
+/** cli_rb_stop_requested - whether SIGINT / SIGTERM arrived since cli_rb_lease_take. */
+bool cli_rb_stop_requested(void);
 
 /**
  * cli_rb_sync - (a): MAP_GET every node of the map and every router; hand those with an

@@ -38,11 +38,12 @@ void cli_reply_free(cli_reply *r)
 int cli_rpc(const char *url, uint8_t kind, uint64_t epoch, const void *body, size_t blen,
             uint32_t timeout_ms, cli_reply *out)
 {
-	return cli_rpc_n(url, kind, epoch, 0, body, blen, timeout_ms, out);
+	return cli_rpc_n(url, kind, epoch, 0, 0, body, blen, timeout_ms, out);
 }
 
-int cli_rpc_n(const char *url, uint8_t kind, uint64_t epoch, uint16_t count, const void *body,
-              size_t blen, uint32_t timeout_ms, cli_reply *out)
+int cli_rpc_n(const char *url, uint8_t kind, uint64_t epoch, uint16_t count,
+              uint64_t client_id, const void *body, size_t blen, uint32_t timeout_ms,
+              cli_reply *out)
 {
 	memset(out, 0, sizeof(*out));
 	nng_socket s;
@@ -59,7 +60,8 @@ int cli_rpc_n(const char *url, uint8_t kind, uint64_t epoch, uint16_t count, con
 	}
 	os_buf b;
 	os_buf_init(&b);
-	os_hdr h = {.kind = kind, .count = count, .timeout_ms = timeout_ms, .epoch = epoch};
+	os_hdr h = {.kind = kind, .count = count, .timeout_ms = timeout_ms, .epoch = epoch,
+	            .client_id = client_id};
 	int st = os_hdr_put(&b, &h);
 	if (st == OSTORE_OK && blen > 0)
 		st = os_buf_put(&b, body, blen) == 0 ? OSTORE_OK : OSTORE_ENOMEM;
@@ -108,12 +110,18 @@ int cli_map_get(const char *url, uint32_t timeout_ms, os_map **out)
 
 int cli_map_set(const char *url, const os_map *m, uint32_t timeout_ms)
 {
+	return cli_map_set_as(url, m, 0, timeout_ms);
+}
+
+int cli_map_set_as(const char *url, const os_map *m, uint64_t client_id, uint32_t timeout_ms)
+{
 	os_buf b;
 	os_buf_init(&b);
 	int st = os_map_encode(m, &b);
 	if (st == OSTORE_OK) {
 		cli_reply r;
-		st = cli_rpc(url, OS_KIND_MAP_SET, m->epoch, b.data, b.len, timeout_ms, &r);
+		st = cli_rpc_n(url, OS_KIND_MAP_SET, m->epoch, 0, client_id, b.data, b.len, timeout_ms,
+		               &r);
 		if (st == OSTORE_OK) {
 			st = r.hdr.status;
 			cli_reply_free(&r);

@@ -215,6 +215,10 @@ int cli_cmd_add_shard(cli_ctx *ctx, int argc, char **argv)
 	cli_rb_run r;
 	if ((rc = cli_rb_open(&r, ctx, cmd)) != 0)
 		return rc;
+	if ((rc = cli_rb_lease_take(&r)) != 0) { /* not while a rebalance runs */
+		cli_rb_close(&r);
+		return rc;
+	}
 	cli_rb_sync(&r);
 	uint16_t shard;
 	os_map *next = map_with_shard(cmd, r.map, &ns, &shard, &rc);
@@ -304,6 +308,11 @@ int cli_local_add_shard(cli_ctx *ctx, int argc, char **argv)
 	}
 	cli_rb_run r;
 	if ((rc = cli_rb_open(&r, ctx, cmd)) != 0) {
+		free(lc);
+		return rc;
+	}
+	if ((rc = cli_rb_lease_take(&r)) != 0) { /* not while a rebalance runs */
+		cli_rb_close(&r);
 		free(lc);
 		return rc;
 	}
@@ -462,6 +471,10 @@ int cli_cmd_remove_shard(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	r.max_slots = max_slots;
 	r.rate_bps = rate * 1e6;
+	if ((rc = cli_rb_lease_take(&r)) != 0) {
+		cli_rb_close(&r);
+		return rc;
+	}
 	cli_rb_sync(&r);
 	const os_map_shard *sh = os_map_shard_by_id(r.map, (uint16_t)shard);
 	if (sh == NULL) {
@@ -508,6 +521,7 @@ int cli_cmd_remove_shard(cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	printf("removed shard %u: map epoch %" PRIu64 ", %u shards\n", shard, r.map->epoch,
 	       r.map->nshards);
+	cli_rb_lease_release(&r); /* before its nodes stop: a stopped node costs a timeout */
 	if (ctx->dir != NULL)
 		stop_removed_nodes(ctx->dir, r.map);
 out:

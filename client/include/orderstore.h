@@ -87,7 +87,8 @@ extern "C" {
 	X(OSTORE_EINTERNAL, 24, "internal error")                                        \
 	X(OSTORE_ERESEED, 25, "replica must re-seed: behind the retained log or diverged") \
 	X(OSTORE_ESTALEREAD, 26, "replica too stale for the read's staleness bound")       \
-	X(OSTORE_EMIGRATING, 27, "slot is frozen while it moves to another shard: retry shortly")
+	X(OSTORE_EMIGRATING, 27, "slot is frozen while it moves to another shard: retry shortly") \
+	X(OSTORE_ELOCKED, 28, "another rebalance holds the migration lease: wait for it or for the lease to expire")
 
 typedef enum ostore_status {
 #define OSTORE_X_ENUM(name, code, text) name = code,

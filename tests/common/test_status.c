@@ -44,6 +44,10 @@ static void test_every_code(void **state)
 	assert_int_equal(OSTORE_EMIGRATING, 27);
 	assert_string_equal(ostore_status_name(OSTORE_EMIGRATING), "OSTORE_EMIGRATING");
 	assert_non_null(strstr(ostore_strerror(OSTORE_EMIGRATING), "retry"));
+	/* Rebalance: the migration lease is another run's (wire code 28). */
+	assert_int_equal(OSTORE_ELOCKED, 28);
+	assert_string_equal(ostore_status_name(OSTORE_ELOCKED), "OSTORE_ELOCKED");
+	assert_non_null(strstr(ostore_strerror(OSTORE_ELOCKED), "lease"));
 }
 
 static void test_out_of_range(void **state)

@@ -204,6 +204,64 @@ static void test_purge(void **state)
 	os_buf_fini(&b);
 }
 
+/* MIG_LEASE: request and reply round trips, every truncation, bad owner / ttl / flags. */
+static void test_lease(void **state)
+{
+	(void)state;
+	os_buf b;
+	os_buf_init(&b);
+	assert_int_equal(os_mig_lease_req_put(&b, 0xA1B2C3D4E5F60718ull, 30000, OS_MIG_LEASE_F_RENEW),
+	                 OSTORE_OK);
+	assert_int_equal(b.len, OS_MIG_LEASE_SIZE);
+	uint64_t owner;
+	uint32_t ttl, flags;
+	assert_int_equal(os_mig_lease_req_get(b.data, b.len, &owner, &ttl, &flags), OSTORE_OK);
+	assert_true(owner == 0xA1B2C3D4E5F60718ull && ttl == 30000 && flags == OS_MIG_LEASE_F_RENEW);
+	for (size_t n = 0; n < b.len; n++) {
+		uint8_t *c = dup_exact(b.data, n);
+		assert_int_equal(os_mig_lease_req_get(c, n, &owner, &ttl, &flags), OSTORE_EPROTO);
+		free(c);
+	}
+	uint8_t *longer = calloc(1, b.len + 1);
+	memcpy(longer, b.data, b.len);
+	assert_int_equal(os_mig_lease_req_get(longer, b.len + 1, &owner, &ttl, &flags), OSTORE_EPROTO);
+	free(longer);
+	/* release (ttl 0) and the range bounds are accepted */
+	const uint32_t good_ttl[] = {0, OS_MIG_LEASE_TTL_MIN, OS_MIG_LEASE_TTL_MAX};
+	for (size_t i = 0; i < 3; i++) {
+		os_buf_reset(&b);
+		os_mig_lease_req_put(&b, 5, good_ttl[i], 0);
+		assert_int_equal(os_mig_lease_req_get(b.data, b.len, &owner, &ttl, &flags), OSTORE_OK);
+		assert_int_equal(ttl, good_ttl[i]);
+	}
+	const uint32_t bad_ttl[] = {1, OS_MIG_LEASE_TTL_MIN - 1, OS_MIG_LEASE_TTL_MAX + 1};
+	for (size_t i = 0; i < 3; i++) {
+		os_buf_reset(&b);
+		os_mig_lease_req_put(&b, 5, bad_ttl[i], 0);
+		assert_int_equal(os_mig_lease_req_get(b.data, b.len, &owner, &ttl, &flags), OSTORE_EPROTO);
+	}
+	os_buf_reset(&b);
+	os_mig_lease_req_put(&b, 0, 5000, 0); /* owner 0 */
+	assert_int_equal(os_mig_lease_req_get(b.data, b.len, &owner, &ttl, &flags), OSTORE_EPROTO);
+	os_buf_reset(&b);
+	os_mig_lease_req_put(&b, 5, 5000, 0x2); /* unknown flag */
+	assert_int_equal(os_mig_lease_req_get(b.data, b.len, &owner, &ttl, &flags), OSTORE_EPROTO);
+	/* reply */
+	os_buf_reset(&b);
+	assert_int_equal(os_mig_lease_reply_put(&b, 77, 12345), OSTORE_OK);
+	assert_int_equal(b.len, OS_MIG_LEASE_SIZE);
+	uint64_t holder;
+	uint32_t rem;
+	assert_int_equal(os_mig_lease_reply_get(b.data, b.len, &holder, &rem), OSTORE_OK);
+	assert_true(holder == 77 && rem == 12345);
+	for (size_t n = 0; n < b.len; n++) {
+		uint8_t *c = dup_exact(b.data, n);
+		assert_int_equal(os_mig_lease_reply_get(c, n, &holder, &rem), OSTORE_EPROTO);
+		free(c);
+	}
+	os_buf_fini(&b);
+}
+
 static void test_top(void **state)
 {
 	(void)state;
@@ -240,7 +298,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_snap_req), cmocka_unit_test(test_log), cmocka_unit_test(test_freeze),
-		cmocka_unit_test(test_apply),    cmocka_unit_test(test_purge), cmocka_unit_test(test_top),
+		cmocka_unit_test(test_apply),    cmocka_unit_test(test_purge), cmocka_unit_test(test_lease),
+		cmocka_unit_test(test_top),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,8 @@
  *        ── MIG_APPLY / MIG_PURGE ──▶ node 1 (synchronous: node 2 acks) ── CHECKSUM 1 vs 2
  *
  * The moved range is R = [0, 64); a map of epoch 2 gives R to shard 1.
+ * Every frame carries client_id 77, which takes the migration lease on nodes 0 and 1 at
+ * start (and after a restart, which drops it); test_lease.c tests the lease itself.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -79,6 +81,25 @@ static void write_map(fx *f, uint64_t epoch, unsigned moved_end)
 	f->map = m;
 }
 
+/* Takes the migration lease for client 77 on node @i (10 minutes). */
+static void take_lease(fx *f, int i)
+{
+	os_buf b;
+	os_buf_init(&b);
+	os_hdr h = {.kind = OS_KIND_MIG_LEASE, .timeout_ms = 3000, .client_id = 77};
+	os_hdr_put(&b, &h);
+	os_mig_lease_req_put(&b, 77, OS_MIG_LEASE_TTL_MAX, 0);
+	void *rep = NULL;
+	size_t rlen = 0;
+	assert_int_equal(th_request(f->url[i], b.data, b.len, &rep, &rlen, RPC_MS), 0);
+	os_buf_fini(&b);
+	const uint8_t *body;
+	size_t bl;
+	assert_int_equal(os_hdr_get(rep, rlen, &h, &body, &bl), OSTORE_OK);
+	assert_int_equal(h.status, OSTORE_OK);
+	free(rep);
+}
+
 static void start(fx *f, int i)
 {
 	char id[8];
@@ -94,6 +115,7 @@ static void start(fx *f, int i)
 	argv[n] = NULL;
 	f->pid[i] = th_spawn(argv, f->log[i]);
 	assert_int_equal(th_ping(f->url[i], 10000), 0);
+	take_lease(f, i);
 }
 
 static fx *fx_new(const char *retain)
@@ -587,7 +609,9 @@ static void test_apply(void **state)
 	assert_int_equal(apply(f, 1, ds, ds + 1, &del, 1, NULL),
 	                 ds >= 2048 ? OSTORE_EINVAL : OSTORE_OK);
 	assert_replica_in_sync(f, 5000);
-	/* the map moves R to shard 1: reads there give versions >= the source's */
+	/* the map moves R to shard 1 (frozen on the source first: the guarded switch): reads
+	 * there give versions >= the source's */
+	assert_int_equal(freeze(f, 0, OS_MIG_FREEZE, R_BEGIN, R_END, NULL, NULL), OSTORE_OK);
 	write_map(f, 2, R_END);
 	push_map(f);
 	for (size_t k = 0; k < n; k++) {
@@ -651,6 +675,7 @@ static void test_purge(void **state)
 	assert_replica_in_sync(f, 5000);
 	assert_int_equal(orders_in(f, 2, R_BEGIN, R_END), 0);
 	/* after a move, the source purges its copy */
+	assert_int_equal(freeze(f, 0, OS_MIG_FREEZE, R_BEGIN, R_END, NULL, NULL), OSTORE_OK);
 	write_map(f, 2, R_END);
 	push_map(f);
 	assert_int_equal(purge(f, 0, R_BEGIN, R_END, 1000, &del, &more), OSTORE_OK);
