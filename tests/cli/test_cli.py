@@ -20,6 +20,7 @@ Environment (meson test_env): OSTORE_CLI_BIN, OSTORE_NODE_BIN, OSTORE_ROUTER_BIN
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -484,7 +485,13 @@ def main():
     print(f"{len(failures)} failure(s)")
 
 
+def _terminated(signum, frame):
+    """meson's timeout sends SIGTERM: leave through the finally blocks (local down)."""
+    raise SystemExit(f"terminated by signal {signum}")
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         main()
     except Exception as e:  # report, do not hang or leave processes

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -169,5 +170,11 @@ def main():
     return 0
 
 
+def _terminated(signum, frame):
+    """meson's timeout sends SIGTERM: leave through the finally blocks (local down)."""
+    raise SystemExit(f"terminated by signal {signum}")
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminated)
     sys.exit(main())

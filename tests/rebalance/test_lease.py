@@ -170,7 +170,13 @@ def main():
     return 1 if failures else 0
 
 
+def _terminated(signum, frame):
+    """meson's timeout sends SIGTERM: leave through the finally blocks (local down)."""
+    raise SystemExit(f"terminated by signal {signum}")
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         sys.exit(main())
     except Exception as e:  # report, do not hang or leave processes
