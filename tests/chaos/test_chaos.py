@@ -115,6 +115,7 @@ class Round:
         self.router_url = {}
         self.clients = []
         self.t0 = time.monotonic()
+        self.verbose = False
 
     # ---- bookkeeping
     def fail(self, what, detail=""):
@@ -176,10 +177,13 @@ class Round:
             with open(os.path.join(self.dir, "router.pid"), "w") as f:
                 f.write(f"{p.pid}\n")
         end = time.monotonic() + 15
-        while time.monotonic() < end:   # a get of a missing ID: 1 (not found) once it serves
-            rc, _, _ = run("get", "chaos-probe", "--router", self.router_url[name],
-                           "--timeout-ms", 1000, timeout=30)
-            if rc in (0, 1):
+        while time.monotonic() < end:
+            # A get of a missing ID: "not found" once it serves, or a shard's error the
+            # router relays (its primary may be down right now: a fault of another thread).
+            rc, _, err = run("get", "chaos-probe", "--router", self.router_url[name],
+                             "--timeout-ms", 1000, timeout=30)
+            if rc in (0, 1) or any(m in err for m in ("shard unavailable", "not the primary",
+                                                      "not enough replicas")):
                 return True
             if p.poll() is not None:
                 break
@@ -232,10 +236,13 @@ class Round:
             out = ""
             for attempt in range(3):
                 with self.admin:
+                    t = time.monotonic()
                     rc, out, err = run("failover", "--dir", self.dir, "--shard", shard,
                                        "--timeout-ms", ADMIN_TIMEOUT_MS, timeout=90)
-                self.event(dom, f"failover --shard {shard}: rc {rc} "
-                                f"{(out + err).strip().splitlines()[:2]}")
+                    t = time.monotonic() - t
+                self.event(dom, f"failover --shard {shard} ({t:.1f} s): rc {rc} " +
+                                " | ".join(ln.strip() for ln in (out + err).strip().splitlines()
+                                           if self.verbose or "promoted" in ln))
                 if rc == 0:
                     break
                 out += err
@@ -260,8 +267,7 @@ class Round:
                 p.wait(timeout=10)
             self.event("routers", f"SIGKILL router {name} (pid {pid})")
             time.sleep(rng.uniform(0.3, 1.5))
-            with self.admin:
-                ok = self.start_router(name)
+            ok = self.start_router(name)
             self.event("routers", f"router {name} started again: {ok}")
 
     def domain_loop(self, domain, end):
@@ -446,10 +452,11 @@ class Round:
                             os.kill(int(f.read().strip()), signal.SIGKILL)
                     except (ValueError, OSError):
                         pass
-        if self.failures:
+        if self.failures or self.verbose:
             print(f"--- round {self.index} (seed {self.seed}) fault timeline:")
             for t, dom, text in sorted(self.events):
                 print(f"  {t:7.2f}s  {dom:8}  {text}")
+        if self.failures:
             for name in sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else []:
                 if name.endswith(".log") and name.startswith(("node", "router")):
                     with open(os.path.join(self.dir, name), errors="replace") as f:
@@ -477,6 +484,7 @@ def main():
     ap.add_argument("--loadcheck", required=True, help="path of os-loadcheck")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--round-seconds", type=float, default=15.0)
+    ap.add_argument("--verbose", action="store_true", help="print every round's fault timeline")
     ap.add_argument("--seed", type=int, default=None,
                     help="seed of the first round (round i uses SEED + i)")
     a = ap.parse_args()
@@ -495,6 +503,7 @@ def main():
         for i in range(a.rounds):
             rseed = seed + i
             r = Round(tmp, a.loadcheck, i, rseed, a.round_seconds)
+            r.verbose = a.verbose
             log(f"round {i + 1}/{a.rounds} seed {rseed}")
             fig = r.play()
             if fig is not None:
