@@ -52,7 +52,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from free_ports import free_base  # noqa: E402 (shared with the other tests)
+from free_ports import ephemeral_low, free_base  # noqa: E402 (shared with the other tests)
 
 CLI = os.environ.get("OSTORE_CLI_BIN", "")
 ROUTER_BIN = os.environ.get("OSTORE_ROUTER_BIN", "")
@@ -141,7 +141,10 @@ class Round:
 
     # ---- cluster
     def up(self):
-        base = free_base(8)
+        # Below the ephemeral range: while a node is down, the nng dialers that redial its
+        # port can connect a socket to itself on it (TCP self-connect: source port = its
+        # port) and the restarted node finds its address in use.
+        base = free_base(8, below=ephemeral_low())
         rc, out, err = run("local", "up", "--dir", self.dir, "--shards", 2, "--replicas", 2,
                            "--base-port", base)
         if rc != 0:
