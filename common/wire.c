@@ -350,6 +350,7 @@ int os_stats_entry_put(os_buf *b, const os_stats_entry *e)
 	os_st64(t + 56, e->primary_lsn);
 	os_st64(t + 64, e->replica_reads);
 	os_st64(t + 72, e->stale_reads);
+	os_st64(t + 80, e->lsn_epoch);
 	os_buf_put(b, t, sizeof t);
 	return buf_status(b);
 }
@@ -373,6 +374,7 @@ int os_stats_entries_get(const uint8_t *p, size_t len, uint16_t count, os_stats_
 		e[i].primary_lsn = os_ld64(t + 56);
 		e[i].replica_reads = os_ld64(t + 64);
 		e[i].stale_reads = os_ld64(t + 72);
+		e[i].lsn_epoch = os_ld64(t + 80);
 	}
 	return OSTORE_OK;
 }

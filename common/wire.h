@@ -238,9 +238,10 @@ typedef struct os_stats_entry {
 	uint64_t primary_lsn;
 	uint64_t replica_reads; /* GET items served as a replica since the node started */
 	uint64_t stale_reads;   /* bounded read frames refused as too stale */
+	uint64_t lsn_epoch;     /* epoch of the entry at lsn (failover: newest log wins) */
 } os_stats_entry;
 
-#define OS_STATS_ENTRY_SIZE 80u
+#define OS_STATS_ENTRY_SIZE 88u
 /** os_stats_entry_put - append one entry. Returns OSTORE_OK or OSTORE_ENOMEM. */
 int os_stats_entry_put(os_buf *b, const os_stats_entry *e);
 /** os_stats_entries_get - decode exactly @count entries from @len bytes into @e.

@@ -323,7 +323,8 @@ static int handle_stats(node_env *env, node_req *r, const os_hdr *h)
 {
 	os_map *map = node_maps_get(env->maps);
 	uint64_t epoch = map != NULL ? map->epoch : 0;
-	os_stats_entry e = {.node = env->id, .lsn = node_store_lsn(env->store)};
+	os_stats_entry e = {.node = env->id, .lsn = node_store_lsn(env->store),
+	                    .lsn_epoch = node_store_epoch(env->store)};
 	uint32_t shard;
 	e.role = node_role_of(map, env->id, &shard);
 	e.shard = shard;

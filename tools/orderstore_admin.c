@@ -92,11 +92,24 @@ static size_t probe_shard(const os_map *m, const os_map_shard *sh, uint32_t time
 
 /* ---- failover --------------------------------------------------------------------- */
 
+/*
+ * Whose log is newer: the epoch of the newest entry first, then the LSN (as Raft compares
+ * logs). The LSN alone is not enough: an old primary that rejoined as a replica keeps,
+ * until it re-seeds, entries of the old epoch that no replica acknowledged, possibly more
+ * of them than the new primary has written since; promoting it on its higher LSN would
+ * drop writes acknowledged in the newer epoch.
+ */
+static bool log_newer(const os_stats_entry *a, const os_stats_entry *b)
+{
+	return a->lsn_epoch != b->lsn_epoch ? a->lsn_epoch > b->lsn_epoch : a->lsn > b->lsn;
+}
+
 static const char kFailoverHelp[] =
 	"usage: orderstore failover --shard S [--to NODE] [--force] [common options]\n"
 	"Promote a replica of shard S to primary. Every node of the shard is asked for its\n"
-	"applied LSN (STATS); the reachable replica with the highest one is chosen (--to NODE\n"
-	"is accepted only if NODE has the highest). The next cluster map (epoch + 1, the new\n"
+	"applied LSN and that entry's epoch (STATS); the reachable replica with the newest log\n"
+	"(highest epoch, then highest LSN) is chosen (--to NODE is accepted only if NODE has\n"
+	"it). The next cluster map (epoch + 1, the new\n"
 	"primary, the old primary moved to the replicas) goes with MAP_SET to the new primary\n"
 	"first, then to every other reachable node and router, and to DIR/map.json with\n"
 	"--dir. The old primary refuses writes once it learns the new map and rejoins as a\n"
@@ -203,9 +216,9 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < np; i++) {
 		const probe *p = &pr[i];
 		if (p->st == OSTORE_OK)
-			printf("  node %-4u %-26s %-8s applied lsn %" PRIu64 " (reports role %s)\n", p->id,
-			       p->addr, p->is_primary ? "primary" : "replica", p->e.lsn,
-			       role_name(p->e.role));
+			printf("  node %-4u %-26s %-8s applied lsn %" PRIu64 " of epoch %" PRIu64
+			       " (reports role %s)\n", p->id, p->addr, p->is_primary ? "primary" : "replica",
+			       p->e.lsn, p->e.lsn_epoch, role_name(p->e.role));
 		else
 			printf("  node %-4u %-26s %-8s unreachable (%s)\n", p->id, p->addr,
 			       p->is_primary ? "primary" : "replica", ostore_strerror(p->st));
@@ -215,7 +228,7 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv)
 		}
 		if (have_to && p->id == to)
 			want = p;
-		if (p->st == OSTORE_OK && (best == NULL || p->e.lsn > best->e.lsn))
+		if (p->st == OSTORE_OK && (best == NULL || log_newer(&p->e, &best->e)))
 			best = p;
 	}
 	if (have_to && want == NULL) {
@@ -234,20 +247,21 @@ int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv)
 			result = CLI_EXIT_UNREACHABLE;
 			goto out;
 		}
-		if (want->e.lsn < best->e.lsn) {
-			cli_err("%s: refusing to promote node %u: it has applied LSN %" PRIu64
-			        ", node %u has %" PRIu64 "; promoting it would lose writes (use --to %u "
-			        "or leave --to out)",
-			        cmd, to, want->e.lsn, best->id, best->e.lsn, best->id);
+		if (log_newer(&best->e, &want->e)) {
+			cli_err("%s: refusing to promote node %u: it has applied LSN %" PRIu64 " of epoch %"
+			        PRIu64 ", node %u has %" PRIu64 " of epoch %" PRIu64 "; promoting it would "
+			        "lose writes (use --to %u or leave --to out)",
+			        cmd, to, want->e.lsn, want->e.lsn_epoch, best->id, best->e.lsn,
+			        best->e.lsn_epoch, best->id);
 			goto out;
 		}
 		best = want;
 	}
-	if (old != NULL && old->st == OSTORE_OK && old->e.lsn > best->e.lsn && !force) {
+	if (old != NULL && old->st == OSTORE_OK && log_newer(&old->e, &best->e) && !force) {
 		cli_err("%s: the primary node %u still answers and has applied LSN %" PRIu64
 		        ", ahead of every replica (best: node %u at %" PRIu64 "); failing over would "
-		        "discard its last %" PRIu64 " writes. Stop the writers and retry, or use --force",
-		        cmd, old->id, old->e.lsn, best->id, best->e.lsn, old->e.lsn - best->e.lsn);
+		        "discard its writes after that. Stop the writers and retry, or use --force",
+		        cmd, old->id, old->e.lsn, best->id, best->e.lsn);
 		goto out;
 	}
 	/*

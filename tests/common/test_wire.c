@@ -409,14 +409,15 @@ static void test_stats(void **state)
 		 .role = OS_ROLE_PRIMARY, .replicas = 2, .primary_lsn = 123456789013ull},
 		{.shard = 2, .slots = 2048, .node = 4, .status = OSTORE_EUNAVAIL,
 		 .role = OS_ROLE_REPLICA, .primary_lsn = 7, .replica_reads = 1ull << 40,
-		 .stale_reads = 0x0102030405060708ull},
+		 .stale_reads = 0x0102030405060708ull, .lsn_epoch = 0x1112131415161718ull},
 	};
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(os_stats_entry_put(&b, &in[i]), OSTORE_OK);
-	assert_int_equal(OS_STATS_ENTRY_SIZE, 80);
+	assert_int_equal(OS_STATS_ENTRY_SIZE, 88);
 	assert_int_equal(b.len, 2 * OS_STATS_ENTRY_SIZE);
 	assert_int_equal(os_ld64(b.data + OS_STATS_ENTRY_SIZE + 64), 1ull << 40);
 	assert_int_equal(os_ld64(b.data + OS_STATS_ENTRY_SIZE + 72), 0x0102030405060708ull);
+	assert_int_equal(os_ld64(b.data + OS_STATS_ENTRY_SIZE + 80), 0x1112131415161718ull);
 	os_stats_entry out[2];
 	assert_int_equal(os_stats_entries_get(b.data, b.len, 2, out), OSTORE_OK);
 	assert_memory_equal(&out[0], &in[0], sizeof in[0]);

@@ -8,9 +8,12 @@ import socket
 import sys
 
 
-def free_base(n):
+def free_base(n, below=None):
+    """@below: every port (metrics ports included) under it, e.g. the kernel's first
+    ephemeral port (ephemeral_low()) for tests that restart processes on their ports."""
+    top = 59000 - n if below is None else below - 100 - n
     for _ in range(500):
-        base = random.randint(20000, 59000 - n)
+        base = random.randint(20000, top)
         socks = []
         try:
             for p in list(range(base, base + n)) + list(range(base + 100, base + 100 + n)):
@@ -26,6 +29,15 @@ def free_base(n):
         if len(socks) == 2 * n:
             return base
     raise RuntimeError("no free port range found")
+
+
+def ephemeral_low():
+    """The first port of the kernel's ephemeral range (outgoing connections' source ports)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 if __name__ == "__main__":

@@ -23,6 +23,13 @@
   E. fencing: 1 shard x (primary + 2 replicas); the primary and one replica are paused
      (SIGSTOP): failover refuses, since the paused replica could still acknowledge the
      paused primary's writes once resumed.
+  F. a rejoined old primary is not promoted on its LSN alone (found by tests/chaos):
+     1 shard x (primary + 2 replicas); both replicas paused, 12 puts commit on the primary
+     only (never acknowledged); primary SIGKILLed, replicas resumed, failover; 2 puts on
+     the new primary, at least one acknowledged; the new primary paused, the old one
+     restarted (it cannot re-seed: its primary is paused), so it holds more LSNs, of the
+     old epoch; the new primary SIGKILLed and `failover`: it must promote the replica of
+     the newer epoch, and every acknowledged write stays readable.
 
 Writers are bounded in count and in time. Exit 77 (meson: skipped) when the node binary
 has no replication yet (no --sync-replicas option).
@@ -306,6 +313,73 @@ def phase_e(tmp):
     expect(["local", "down", "--dir", e], 0, "E: local down")
 
 
+def phase_f(tmp):
+    f = os.path.join(tmp, "f")
+    base = free_base(4)
+    rc, _, _ = expect(["local", "up", "--dir", f, "--shards", 1, "--replicas", 2,
+                       "--base-port", base, "--no-sync"], 0, "F: local up 1 shard x 3 nodes")
+    if rc != 0:
+        return
+
+    def pid(n):
+        with open(os.path.join(f, f"node-{n}.pid")) as fh:
+            return int(fh.read())
+
+    def primary():
+        with open(os.path.join(f, "map.json")) as fh:
+            return json.load(fh)["shards"][0]["primary"]
+
+    paused = []
+    try:
+        for i in range(3):
+            expect(["put", "--dir", f, f"f-a{i}", "A"], 0, f"F: acknowledged put f-a{i}")
+        paused = [pid(1), pid(2)]
+        for p in paused:
+            os.kill(p, signal.SIGSTOP)
+        for i in range(12):   # committed on node 0 only: never acknowledged
+            run("put", "--dir", f, f"f-x{i}", "X", "--timeout-ms", 500)
+        os.kill(pid(0), signal.SIGKILL)
+        for p in paused:
+            os.kill(p, signal.SIGCONT)
+        paused = []
+        time.sleep(0.5)
+        expect(["failover", "--dir", f, "--shard", 0], 0, "F: first failover", has="promoted")
+        newp = primary()
+        end = time.monotonic() + 20   # the other replica follows the new primary
+        while time.monotonic() < end:
+            e = node_entry(status_json(f)[1], 3 - newp)
+            if e.get("healthy") and e.get("epoch") == 2 and e.get("lag") == 0:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        acked, end, i = [], time.monotonic() + 30, 0
+        while len(acked) < 2 and time.monotonic() < end:   # the replica takes the new map
+            if run("put", "--dir", f, f"f-y{i}", "Y", "--timeout-ms", 3000)[0] == 0:
+                acked.append(f"f-y{i}")
+            i += 1
+        check(len(acked) == 2, "F: puts acknowledged by the new primary", repr(acked))
+        paused = [pid(newp)]
+        os.kill(paused[0], signal.SIGSTOP)
+        expect(["local", "start", "--dir", f, 0], 0, "F: old primary restarted as a replica",
+               has="replica of shard 0")
+        rc, st = status_json(f)
+        check(node_entry(st, 0).get("lsn", 0) > max(node_entry(st, n).get("lsn", 0)
+                                                    for n in (1, 2) if n != newp),
+              "F: the old primary holds more LSNs (of the old epoch)", repr(st)[:600])
+        os.kill(paused[0], signal.SIGKILL)
+        paused = []
+        other = 3 - newp
+        expect(["failover", "--dir", f, "--shard", 0], 0,
+               "F: second failover promotes the replica of the newer epoch",
+               has=f"promoted node {other}")
+        for k in acked + ["f-a0", "f-a1", "f-a2"]:
+            expect(["get", "--dir", f, k, "--timeout-ms", 3000], 0, f"F: acknowledged {k} readable")
+    finally:
+        for p in paused:
+            os.kill(p, signal.SIGCONT)
+        run("local", "down", "--dir", f)
+
+
 def main():
     node_bin = ENV.get("ORDERSTORE_NODE_BIN", "")
     probe = subprocess.run([node_bin, "--help"], capture_output=True, text=True) if node_bin else None
@@ -413,6 +487,7 @@ def main():
         phase_d(d, all_acked, shard1_ids)
         expect(["local", "down", "--dir", d], 0, "local down")
         phase_e(tmp)
+        phase_f(tmp)
     finally:
         if os.path.isdir(d):
             run("local", "down", "--dir", d)

@@ -10,6 +10,16 @@
  *   main thread: waits for --seconds / --max-ops / SIGTERM / SIGINT, flushes FILE each
  *   second, joins the threads, writes the JSON --report.
  *
+ * Updates (--updates PCT, for the chaos test): that share of a writer's puts re-put one
+ * of its OWN acknowledged orders with the next (higher) counter. Only that writer ever
+ * writes the ID, one put at a time, so the counters of one ID grow with its puts. A put
+ * that fails has an unknown outcome (it may still land later: a paused router forwards it
+ * after the client gave up), so the writer retires that ID: it never writes it again, and
+ * no later acknowledgement of the ID can be overwritten by that earlier put. Readers
+ * check monotonic reads per client: a read of an ID never returns a counter lower than
+ * the last one acknowledged to this process before the read began (stale_reads); a
+ * higher, well-formed counter is a newer write of the same writer (newer_reads).
+ *
  * Design: one client handle shared by every thread (the synchronous API: one request in
  * flight per thread, so an acknowledgement is recorded before any reader can pick the
  * order). The acked set is an array under a read-write lock; an entry keeps what the value
@@ -47,7 +57,7 @@ typedef struct lc_opts {
 	const char *routers[LC_MAX_ROUTERS];
 	size_t nrouters;
 	const char *prefix;
-	uint64_t writers, readers, seconds, max_ops, value_bytes;
+	uint64_t writers, readers, seconds, max_ops, value_bytes, updates;
 	const char *acked_path, *report_path;
 } lc_opts;
 
@@ -65,8 +75,9 @@ typedef struct lc_thread {
 	bool writer;
 	uint64_t rng;
 	uint64_t ops, acked;
+	uint64_t updates, updates_acked, retired; /* writers, --updates */
 	uint64_t by_status[OSTORE_STATUS_COUNT];
-	uint64_t version_differs;
+	uint64_t version_differs, newer_reads;
 	ob_hist lat; /* put latency (writers) or get latency (readers) */
 } lc_thread;
 
@@ -91,7 +102,7 @@ typedef struct lc_run {
 	pthread_mutex_t file_lock; /* acked file; anomalies */
 	FILE *acked_file;
 	bool file_error;
-	lc_anomaly notfound, wrong;
+	lc_anomaly notfound, wrong, stale;
 } lc_run;
 
 static const char usage_text[] =
@@ -112,13 +123,22 @@ static const char usage_text[] =
 	"  --max-ops N       stop after N operations (puts + gets) in all; 0 = no bound (default)\n"
 	"  --value-bytes B   value size, 1..1048576 (default 64): 'ID|c=COUNTER|' padded with\n"
 	"                    '.' to B bytes (never shorter than that prefix)\n"
+	"  --updates PCT     0..100 (default 0): share of a writer's puts that re-put one of\n"
+	"                    its own acknowledged orders with a higher counter (an order whose\n"
+	"                    put failed is never written again); readers then also check\n"
+	"                    monotonic reads: never a counter below the last one acknowledged\n"
+	"                    to this process for that order\n"
 	"  --acked FILE      every acknowledged write, one line each: ID<TAB>VALUE<TAB>VERSION\n"
+	"                    (an updated order has several lines, the last is the newest)\n"
 	"  --report FILE     JSON report, written at the end (also after SIGTERM / SIGINT):\n"
 	"                    writes, writes_acked, write_errors{status:count}, reads,\n"
 	"                    reads_by_status{status:count}, read_errors{status:count},\n"
 	"                    notfound_acked{count,first_ids}, wrong_value{count,first_ids},\n"
 	"                    version_differs (reads of the right value at another version:\n"
-	"                    information only), latency_us{put,get}{count,p50,p99,max},\n"
+	"                    information only), updates, updates_acked, retired_ids,\n"
+	"                    stale_reads{count,first_ids} (counter below the last acked one),\n"
+	"                    newer_reads (a newer write seen: information only),\n"
+	"                    latency_us{put,get}{count,p50,p99,max},\n"
 	"                    seconds, stopped_by (seconds | max_ops | signal | error),\n"
 	"                    acked_memory_full (true: some acked orders were not read back)\n"
 	"\n"
@@ -139,7 +159,7 @@ static int parse_opts(int argc, char **argv, lc_opts *o)
 {
 	*o = (lc_opts){.prefix = "lc", .writers = 4, .readers = 4, .seconds = 10, .value_bytes = 64};
 	enum { O_ROUTER = 256, O_PREFIX, O_WRITERS, O_READERS, O_SECONDS, O_MAXOPS, O_VBYTES,
-	       O_ACKED, O_REPORT, O_HELP };
+	       O_ACKED, O_REPORT, O_UPDATES, O_HELP };
 	static const struct option longs[] = {
 		{"router", required_argument, NULL, O_ROUTER},
 		{"prefix", required_argument, NULL, O_PREFIX},
@@ -150,6 +170,7 @@ static int parse_opts(int argc, char **argv, lc_opts *o)
 		{"value-bytes", required_argument, NULL, O_VBYTES},
 		{"acked", required_argument, NULL, O_ACKED},
 		{"report", required_argument, NULL, O_REPORT},
+		{"updates", required_argument, NULL, O_UPDATES},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -164,6 +185,7 @@ static int parse_opts(int argc, char **argv, lc_opts *o)
 		{O_SECONDS, "--seconds", 1, 86400, offsetof(lc_opts, seconds)},
 		{O_MAXOPS, "--max-ops", 0, UINT64_MAX, offsetof(lc_opts, max_ops)},
 		{O_VBYTES, "--value-bytes", 1, OSTORE_DEFAULT_MAX_VALUE, offsetof(lc_opts, value_bytes)},
+		{O_UPDATES, "--updates", 0, 100, offsetof(lc_opts, updates)},
 	};
 	opterr = 0;
 	int c;
@@ -275,9 +297,22 @@ static void note_anomaly(lc_run *run, lc_anomaly *a, const char *id)
 	pthread_mutex_unlock(&run->file_lock);
 }
 
-static void record_acked(lc_run *run, const lc_acked *e, const char *id, const char *val,
-                         size_t vlen)
+/* Append the line of an acknowledged write to the --acked file. */
+static void write_acked_line(lc_run *run, const char *id, const char *val, size_t vlen,
+                             uint64_t version)
 {
+	pthread_mutex_lock(&run->file_lock);
+	if (fprintf(run->acked_file, "%s\t%.*s\t%" PRIu64 "\n", id, (int)vlen, val, version) < 0)
+		run->file_error = true;
+	pthread_mutex_unlock(&run->file_lock);
+}
+
+/* Record a fresh acknowledged write; returns its position in run->acked, or SIZE_MAX
+ * when memory ran out (it is still in the file; readers just do not pick it). */
+static size_t record_acked(lc_run *run, const lc_acked *e, const char *id, const char *val,
+                           size_t vlen)
+{
+	size_t pos = SIZE_MAX;
 	pthread_rwlock_wrlock(&run->acked_lock);
 	if (run->nacked == run->capacked) {
 		size_t cap = run->capacked ? run->capacked * 2 : 4096;
@@ -287,15 +322,71 @@ static void record_acked(lc_run *run, const lc_acked *e, const char *id, const c
 			run->capacked = cap;
 		}
 	}
-	if (run->nacked < run->capacked)
+	if (run->nacked < run->capacked) {
+		pos = run->nacked;
 		run->acked[run->nacked++] = *e;
-	else
-		run->acked_oom = true; /* still in the file; readers just do not pick it */
+	} else {
+		run->acked_oom = true;
+	}
 	pthread_rwlock_unlock(&run->acked_lock);
-	pthread_mutex_lock(&run->file_lock);
-	if (fprintf(run->acked_file, "%s\t%.*s\t%" PRIu64 "\n", id, (int)vlen, val, e->version) < 0)
-		run->file_error = true;
-	pthread_mutex_unlock(&run->file_lock);
+	write_acked_line(run, id, val, vlen, e->version);
+	return pos;
+}
+
+/* A writer's own acknowledged orders that it may still update (positions in run->acked). */
+typedef struct lc_own {
+	size_t *pos;
+	size_t n, cap;
+} lc_own;
+
+static void own_add(lc_own *own, size_t pos)
+{
+	if (pos == SIZE_MAX)
+		return;
+	if (own->n == own->cap) {
+		size_t cap = own->cap ? own->cap * 2 : 256;
+		size_t *p = realloc(own->pos, cap * sizeof(*p));
+		if (p == NULL)
+			return; /* not updatable then: fresh puts go on */
+		own->pos = p;
+		own->cap = cap;
+	}
+	own->pos[own->n++] = pos;
+}
+
+/* One update: re-put own order own->pos[k] with @counter. On an acknowledgement the
+ * entry readers pick gets the new counter; on a failure the order is retired. */
+static void update_one(lc_thread *t, lc_own *own, size_t k, uint64_t counter, char *id,
+                       char *val)
+{
+	lc_run *run = t->run;
+	const lc_opts *o = run->o;
+	size_t pos = own->pos[k];
+	pthread_rwlock_rdlock(&run->acked_lock);
+	lc_acked e = run->acked[pos];
+	pthread_rwlock_unlock(&run->acked_lock);
+	int idlen = make_id(o, e.writer, e.index, id);
+	size_t vlen = make_value(o, e.writer, e.index, counter, val);
+	uint64_t version = 0;
+	uint64_t t0 = os_now_ns();
+	ostore_status st = ostore_put(run->c, id, (size_t)idlen, val, vlen, &version);
+	ob_hist_add(&t->lat, os_now_ns() - t0);
+	t->ops++;
+	t->updates++;
+	count_status(t, st);
+	if (st != OSTORE_OK) {
+		/* Unknown outcome: never write this ID again (see the top of the file). */
+		own->pos[k] = own->pos[--own->n];
+		t->retired++;
+		return;
+	}
+	t->acked++;
+	t->updates_acked++;
+	pthread_rwlock_wrlock(&run->acked_lock);
+	run->acked[pos].counter = counter;
+	run->acked[pos].version = version;
+	pthread_rwlock_unlock(&run->acked_lock);
+	write_acked_line(run, id, val, vlen, version);
 }
 
 static void *writer_main(void *arg)
@@ -305,13 +396,19 @@ static void *writer_main(void *arg)
 	const lc_opts *o = run->o;
 	char id[LC_ID_MAX];
 	char *val = malloc(o->value_bytes + LC_ID_MAX + 32);
+	lc_own own = {0};
 	if (val == NULL) {
 		atomic_store(&run->failed, true);
 		atomic_store(&run->stop, true);
 		return NULL;
 	}
-	for (uint64_t i = 0; take_op(run); i++) {
+	uint64_t i = 0; /* index of the next fresh order */
+	while (take_op(run)) {
 		uint64_t counter = atomic_fetch_add(&run->counter, 1) + 1;
+		if (o->updates > 0 && own.n > 0 && rng_next(&t->rng) % 100 < o->updates) {
+			update_one(t, &own, (size_t)(rng_next(&t->rng) % own.n), counter, id, val);
+			continue;
+		}
 		int idlen = make_id(o, t->k, i, id);
 		size_t vlen = make_value(o, t->k, i, counter, val);
 		uint64_t version = 0;
@@ -320,12 +417,16 @@ static void *writer_main(void *arg)
 		ob_hist_add(&t->lat, os_now_ns() - t0);
 		t->ops++;
 		count_status(t, st);
+		uint64_t index = i++;
 		if (st != OSTORE_OK)
 			continue;
 		t->acked++;
-		lc_acked e = {.writer = t->k, .index = i, .counter = counter, .version = version};
-		record_acked(run, &e, id, val, vlen);
+		lc_acked e = {.writer = t->k, .index = index, .counter = counter, .version = version};
+		size_t pos = record_acked(run, &e, id, val, vlen);
+		if (o->updates > 0)
+			own_add(&own, pos);
 	}
+	free(own.pos);
 	free(val);
 	return NULL;
 }
@@ -341,14 +442,38 @@ static bool pick_acked(lc_run *run, uint64_t *rng, lc_acked *e)
 	return n > 0;
 }
 
+/* The counter of a value of order @id, if it is exactly what make_value builds for that
+ * counter (@scratch: o->value_bytes + LC_ID_MAX + 32 bytes). */
+static bool parse_counter(const lc_opts *o, const lc_acked *e, const char *id, const char *got,
+                          size_t glen, char *scratch, uint64_t *counter)
+{
+	size_t idlen = strlen(id);
+	if (glen < idlen + 4 || memcmp(got, id, idlen) != 0 || memcmp(got + idlen, "|c=", 3) != 0)
+		return false;
+	uint64_t c = 0;
+	size_t i = idlen + 3, digits = 0;
+	while (i < glen && got[i] >= '0' && got[i] <= '9' && digits < 20) {
+		c = c * 10 + (uint64_t)(got[i] - '0');
+		i++;
+		digits++;
+	}
+	if (digits == 0 || i >= glen || got[i] != '|')
+		return false;
+	size_t want = make_value(o, e->writer, e->index, c, scratch);
+	if (want != glen || memcmp(scratch, got, glen) != 0)
+		return false;
+	*counter = c;
+	return true;
+}
+
 static void *reader_main(void *arg)
 {
 	lc_thread *t = arg;
 	lc_run *run = t->run;
 	const lc_opts *o = run->o;
 	char id[LC_ID_MAX];
-	char *want = malloc(o->value_bytes + LC_ID_MAX + 32);
-	if (want == NULL) {
+	char *scratch = malloc(o->value_bytes + LC_ID_MAX + 32);
+	if (scratch == NULL) {
 		atomic_store(&run->failed, true);
 		atomic_store(&run->stop, true);
 		return NULL;
@@ -362,7 +487,6 @@ static void *reader_main(void *arg)
 		if (!take_op(run))
 			break;
 		int idlen = make_id(o, e.writer, e.index, id);
-		size_t wlen = make_value(o, e.writer, e.index, e.counter, want);
 		void *got = NULL;
 		size_t glen = 0;
 		uint64_t version = 0;
@@ -371,17 +495,22 @@ static void *reader_main(void *arg)
 		ob_hist_add(&t->lat, os_now_ns() - t0);
 		t->ops++;
 		count_status(t, st);
+		uint64_t c = 0;
 		if (st == OSTORE_ENOTFOUND) {
 			note_anomaly(run, &run->notfound, id);
 		} else if (st == OSTORE_OK) {
-			if (glen != wlen || (glen > 0 && memcmp(got, want, glen) != 0))
+			if (!parse_counter(o, &e, id, got, glen, scratch, &c))
 				note_anomaly(run, &run->wrong, id);
+			else if (c < e.counter)
+				note_anomaly(run, &run->stale, id); /* older than acknowledged to us */
+			else if (c > e.counter)
+				t->newer_reads++; /* a newer put of the same writer (acked or not) */
 			else if (version != e.version)
 				t->version_differs++;
 		}
 		ostore_free(got);
 	}
-	free(want);
+	free(scratch);
 	return NULL;
 }
 
@@ -428,7 +557,8 @@ static int write_report(lc_run *run, lc_thread *th, size_t nth, double seconds,
                         const char *stopped_by)
 {
 	uint64_t wst[OSTORE_STATUS_COUNT] = {0}, rst[OSTORE_STATUS_COUNT] = {0};
-	uint64_t writes = 0, acked = 0, reads = 0, vdiff = 0;
+	uint64_t writes = 0, acked = 0, reads = 0, vdiff = 0, newer = 0;
+	uint64_t updates = 0, updates_acked = 0, retired = 0;
 	ob_hist *put = malloc(sizeof(*put)), *get = malloc(sizeof(*get));
 	if (put == NULL || get == NULL) {
 		free(put);
@@ -445,9 +575,13 @@ static int write_report(lc_run *run, lc_thread *th, size_t nth, double seconds,
 		if (th[i].writer) {
 			writes += th[i].ops;
 			acked += th[i].acked;
+			updates += th[i].updates;
+			updates_acked += th[i].updates_acked;
+			retired += th[i].retired;
 		} else {
 			reads += th[i].ops;
 			vdiff += th[i].version_differs;
+			newer += th[i].newer_reads;
 		}
 		ob_hist_merge(th[i].writer ? put : get, &th[i].lat);
 	}
@@ -464,7 +598,12 @@ static int write_report(lc_run *run, lc_thread *th, size_t nth, double seconds,
 		"latency_us", "put", latency_json(put), "get", latency_json(get));
 	free(put);
 	free(get);
-	if (r == NULL) {
+	if (r == NULL || json_object_set_new(r, "updates", json_integer((json_int_t)updates)) != 0 ||
+	    json_object_set_new(r, "updates_acked", json_integer((json_int_t)updates_acked)) != 0 ||
+	    json_object_set_new(r, "retired_ids", json_integer((json_int_t)retired)) != 0 ||
+	    json_object_set_new(r, "stale_reads", anomaly_json(&run->stale)) != 0 ||
+	    json_object_set_new(r, "newer_reads", json_integer((json_int_t)newer)) != 0) {
+		json_decref(r);
 		fprintf(stderr, "os-loadcheck: out of memory for the report\n");
 		return -1;
 	}

@@ -5,6 +5,8 @@ checker itself is under test, so the lead's rebalance test can trust it).
 - a 2 s run with 2 writers and 2 readers: exit 0, acked writes, reads, no acked order
   missing or changed, the --acked file has one line per acked write (ID, value holding
   the ID, version) and `orderstore get` reads one of them back;
+- --updates 50: writers re-put their own acked orders, no read is older than the last
+  acked write (stale_reads 0), the last --acked line of an order is what `get` returns;
 - --max-ops 40: at most 40 operations;
 - SIGTERM during a 60 s run: it stops within seconds, exit 0, the report says "signal";
 - usage errors exit 2, --help exits 0.
@@ -103,6 +105,25 @@ def checks(tmp, router):
     rc, out, err = cli("get", lines[-1][0], "--router", router)
     check(rc == 0 and out.rstrip(b"\n") == lines[-1][1].encode(), "an acked order reads back",
           (rc, out[:120], err[-200:]))
+
+    # --updates: writers re-put their own acked orders; monotonic reads hold.
+    p = subprocess.run(loadcheck_args(router, tmp, "upd", "--seconds", "2", "--updates", "50"),
+                       capture_output=True, timeout=60)
+    r = report(tmp, "upd")
+    check(p.returncode == 0 and r["updates_acked"] > 0 and r["updates"] >= r["updates_acked"]
+          and r["stale_reads"]["count"] == 0 and r["wrong_value"]["count"] == 0
+          and r["notfound_acked"]["count"] == 0, "--updates 50: updates acked, no stale read", r)
+    last = {}
+    with open(os.path.join(tmp, "upd.acked")) as f:
+        for ln in f:
+            oid, val, _ = ln.rstrip("\n").split("\t")
+            last[oid] = val
+    check(len(last) < r["writes_acked"], "--updates: some orders have several --acked lines",
+          (len(last), r["writes_acked"]))
+    oid = max(last, key=lambda k: int(last[k].split("|c=")[1].split("|")[0]))
+    rc, out, err = cli("get", oid, "--router", router)
+    check(rc == 0 and out.rstrip(b"\n") == last[oid].encode(),
+          "--updates: the last --acked line of an order is what it reads", (rc, out[:120]))
 
     # Bounded by --max-ops.
     p = subprocess.run(loadcheck_args(router, tmp, "ops", "--seconds", "30", "--max-ops", "40"),
