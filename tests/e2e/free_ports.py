@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A base port P such that P..P+N-1 and P+100..P+100+N-1 (the metrics ports of
 `local up`) are all free on 127.0.0.1 (binds, never connects: a bare connect stalls an
-nng listener). As a script: print it (usage: free_ports.py N). As a module (the Python
+nng listener), below the kernel's ephemeral port range. As a script: print it (usage: free_ports.py N). As a module (the Python
 tests): free_base(n)."""
 import random
 import socket
@@ -9,9 +9,13 @@ import sys
 
 
 def free_base(n, below=None):
-    """@below: every port (metrics ports included) under it, e.g. the kernel's first
-    ephemeral port (ephemeral_low()) for tests that restart processes on their ports."""
-    top = 59000 - n if below is None else below - 100 - n
+    """@below: every port (metrics ports included) under it; default the kernel's first
+    ephemeral port (ephemeral_low()): a process restarted on its port must not find it
+    taken by an outgoing connection (nng dialers redialling a stopped node can even
+    connect to themselves on an ephemeral port)."""
+    if below is None:
+        below = ephemeral_low()
+    top = max(20000 + n, below - 100 - n)
     for _ in range(500):
         base = random.randint(20000, top)
         socks = []

@@ -370,6 +370,26 @@ static void test_map_change_followed(void **state)
 	os_buf blob;
 	os_buf_init(&blob);
 	assert_int_equal(os_map_encode(m2, &blob), OSTORE_OK);
+	/* The source gives the slot away only as a rebalance does (the guarded switch,
+	 * common/wire.h MIG_LEASE): holding its migration lease (the header client_id of
+	 * hdr_start) with the slot frozen. */
+	{
+		os_buf b;
+		hdr_start(&b, OS_KIND_MIG_LEASE, 0);
+		assert_int_equal(os_mig_lease_req_put(&b, 0x1234, 60000, 0), OSTORE_OK);
+		reply r;
+		request(g.node_url[0], &b, &r);
+		assert_int_equal(r.h.status, OSTORE_OK);
+		free(r.raw);
+		os_buf_fini(&b);
+		hdr_start(&b, OS_KIND_MIG_FREEZE, 0);
+		assert_int_equal(os_mig_freeze_req_put(&b, OS_MIG_FREEZE, slot, (uint16_t)(slot + 1)),
+		                 OSTORE_OK);
+		request(g.node_url[0], &b, &r);
+		assert_int_equal(r.h.status, OSTORE_OK);
+		free(r.raw);
+		os_buf_fini(&b);
+	}
 	for (int i = 0; i < 2; i++) {
 		os_buf b;
 		hdr_start(&b, OS_KIND_MAP_SET, 0);

@@ -112,13 +112,38 @@ static void sleep_ms(int ms)
 		;
 }
 
+/* The first port of the kernel's ephemeral range (32768 when it cannot be read). */
+static int ephemeral_low(void)
+{
+	int lo = 32768, hi;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f != NULL) {
+		if (fscanf(f, "%d %d", &lo, &hi) != 2 || lo < 21024 || lo > 65535)
+			lo = 32768;
+		fclose(f);
+	}
+	return lo;
+}
+
 int th_free_port(void)
 {
-	for (int attempt = 0; attempt < 200; attempt++) {
+	/* Below the ephemeral range: a node restarted on its port must not find it taken by
+	 * an outgoing connection (nng dialers redialling a stopped node can even connect to
+	 * themselves on an ephemeral port). */
+	static unsigned seed;
+	pthread_mutex_lock(&th_lock);
+	if (seed == 0)
+		seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 8);
+	pthread_mutex_unlock(&th_lock);
+	int span = ephemeral_low() - 20000;
+	for (int attempt = 0; attempt < 400; attempt++) {
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			break;
-		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+		pthread_mutex_lock(&th_lock);
+		int want = attempt < 300 ? 20000 + (int)(rand_r(&seed) % (unsigned)span) : 0;
+		pthread_mutex_unlock(&th_lock);
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)want)};
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		socklen_t sl = sizeof sa;
 		int port = -1;

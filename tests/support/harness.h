@@ -4,7 +4,9 @@
  * Every child is started with PR_SET_PDEATHSIG(SIGKILL) and remembered, so a test that
  * fails or aborts never leaves processes behind; th_cleanup() (also run at exit) kills
  * every child still alive by PID and reaps it. Ports come from th_free_port(), which binds
- * 127.0.0.1:0 and never connects (a bare connect stalls an nng listener, library-facts).
+ * a random 127.0.0.1 port below the kernel's ephemeral range (so a process restarted on
+ * its port never finds it taken by an outgoing connection) and never connects (a bare
+ * connect stalls an nng listener, library-facts).
  * Binaries are found through environment variables set by meson (OSTORE_NODE_BIN,
  * OSTORE_ROUTER_BIN, OSTORE_CLI_BIN).
  */
