@@ -2,6 +2,7 @@
  * fuzz_mig.c - fuzz harness of the slot-migration frames (common/wire_mig.c): MIG_SNAP,
  * MIG_LOG, MIG_FREEZE, MIG_APPLY and MIG_PURGE requests and replies (MIG_SNAP replies
  * are SNAP pages). The input is one whole frame; see fuzz.h for the round-trip rules.
+ * Each static handler is a fuzz_body_fn (fuzz.h): decode one body kind, re-encode it.
  */
 #include <stdlib.h>
 

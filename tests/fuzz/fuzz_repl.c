@@ -2,6 +2,7 @@
  * fuzz_repl.c - fuzz harness of the replication frames (common/wire.c): REPL_PULL
  * requests and replies (log entries, JUMP records) and SNAP requests and replies (the
  * re-seed pages). The input is one whole frame; see fuzz.h for the round-trip rules.
+ * Each static handler is a fuzz_body_fn (fuzz.h): decode one body kind, re-encode it.
  */
 #include <stdlib.h>
 

@@ -3,6 +3,7 @@
  * common/wire_top.c): DATA requests (read bound + items) and replies, SCAN, STATS,
  * CHECKSUM, TOP, status-only replies and the MAP_SET / MAP_GET bodies (the map blob).
  * The input is one whole frame; see fuzz.h for the round-trip rules.
+ * Each static handler is a fuzz_body_fn (fuzz.h): decode one body kind, re-encode it.
  */
 #include <stdlib.h>
 
