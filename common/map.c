@@ -121,12 +121,20 @@ static size_t shard_lower(const os_map *m, uint16_t id)
 	return lo;
 }
 
+/* An nng URL: 1..ADDR_MAX bytes of printable ASCII. Other bytes are refused here, so
+ * every map that decodes from the blob also prints as JSON (jansson refuses strings
+ * that are not UTF-8) and parses back (fuzz_map found a blob with such an address). */
 static bool addr_ok(const char *addr)
 {
 	if (addr == NULL)
 		return false;
 	size_t n = strnlen(addr, ADDR_MAX + 1);
-	return n >= 1 && n <= ADDR_MAX;
+	if (n < 1 || n > ADDR_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (addr[i] < 0x20 || addr[i] > 0x7e)
+			return false;
+	return true;
 }
 
 int os_map_add_node(os_map *m, uint16_t id, const char *addr)
@@ -280,6 +288,8 @@ const os_map_shard *os_map_shard_by_id(const os_map *m, uint16_t id)
 int os_map_check(const os_map *m)
 {
 	if (m == NULL || m->nnodes == 0 || m->nshards == 0)
+		return OSTORE_EINVAL;
+	if (m->epoch > OS_MAP_EPOCH_MAX) /* would print as a negative JSON integer */
 		return OSTORE_EINVAL;
 	if (m->nodes == NULL || m->shards == NULL)
 		return OSTORE_EINVAL;

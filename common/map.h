@@ -28,10 +28,11 @@
  * "draining": the shard should own no slot (remove-shard). The weight is advice for the
  * rebalance tool only: ownership is always the slot table, whatever the weights say.
  *
- * Validation (os_map_check, applied by both decoders): at least one shard and node, ids
+ * Validation (os_map_check, applied by both decoders): epoch <= OS_MAP_EPOCH_MAX (JSON
+ * integers are signed 64-bit), at least one shard and node, ids
  * unique, shard and node ids < OS_MAP_MAX_IDS, every slot's shard exists, every shard's
  * primary and replicas are known nodes, no node twice in one shard, addresses 1..255
- * bytes. A map that fails is refused whole with OSTORE_EPROTO (blob) / OSTORE_EINVAL (JSON).
+ * bytes of printable ASCII (0x20..0x7E). A map that fails is refused whole with OSTORE_EPROTO (blob) / OSTORE_EINVAL (JSON).
  *
  * Thread safety: a map is immutable once built; share it read-only between threads and
  * keep it alive by refcount (os_map_ref / os_map_unref are atomic).
@@ -52,6 +53,7 @@
 #define OS_MAP_WEIGHT_DEFAULT 1u
 #define OS_MAP_MAX_IDS 1024u     /* node and shard IDs are < this */
 #define OS_MAP_MAX_REPLICAS 8u
+#define OS_MAP_EPOCH_MAX ((uint64_t)INT64_MAX) /* the largest epoch JSON can carry */
 #define OS_NODE_NONE 0xFFFFu     /* "no node" in a shard's primary field */
 
 typedef struct os_map_node {

@@ -293,6 +293,22 @@ static void test_invalid_maps(void **state)
 	assert_int_equal(decode_status(m), OSTORE_OK);
 	os_map_unref(m);
 
+	/* what JSON cannot carry (found by tests/fuzz/fuzz_map): an epoch over 2^63 - 1, an
+	 * address byte outside printable ASCII */
+	m = os_map_build_even(2, addrs, 1);
+	m->epoch = OS_MAP_EPOCH_MAX + 1;
+	assert_int_equal(os_map_check(m), OSTORE_EINVAL);
+	assert_int_equal(decode_status(m), OSTORE_EPROTO);
+	m->epoch = OS_MAP_EPOCH_MAX;
+	assert_int_equal(decode_status(m), OSTORE_OK);
+	m->nodes[1].addr[6] = (char)0x8c;
+	assert_int_equal(os_map_check(m), OSTORE_EINVAL);
+	assert_int_equal(decode_status(m), OSTORE_EPROTO);
+	m->nodes[1].addr[6] = '\n';
+	assert_int_equal(decode_status(m), OSTORE_EPROTO);
+	assert_int_equal(os_map_add_node(m, 9, "tcp://\x01:1"), OSTORE_EINVAL);
+	os_map_unref(m);
+
 	/* empty maps */
 	m = os_map_new();
 	assert_int_equal(os_map_check(m), OSTORE_EINVAL);
