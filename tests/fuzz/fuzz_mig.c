@@ -1,6 +1,6 @@
 /*
  * fuzz_mig.c - fuzz harness of the slot-migration frames (common/wire_mig.c): MIG_SNAP,
- * MIG_LOG, MIG_FREEZE, MIG_APPLY and MIG_PURGE requests and replies (MIG_SNAP replies
+ * MIG_LOG, MIG_FREEZE, MIG_APPLY, MIG_PURGE and MIG_LEASE requests and replies (MIG_SNAP replies
  * are SNAP pages). The input is one whole frame; see fuzz.h for the round-trip rules.
  * Each static handler is a fuzz_body_fn (fuzz.h): decode one body kind, re-encode it.
  */
@@ -149,6 +149,32 @@ static int purge_reply(const os_hdr *h, const uint8_t *p, size_t len, os_buf *ou
 	return st;
 }
 
+static int lease_req(const os_hdr *h, const uint8_t *p, size_t len, os_buf *out)
+{
+	(void)h;
+	uint64_t owner = 0;
+	uint32_t ttl = 0, flags = 0;
+	int st = os_mig_lease_req_get(p, len, &owner, &ttl, &flags);
+	if (st == OSTORE_OK) {
+		FUZZ_CHECK(owner != 0);
+		FUZZ_CHECK(ttl == 0 || (ttl >= OS_MIG_LEASE_TTL_MIN && ttl <= OS_MIG_LEASE_TTL_MAX));
+		FUZZ_CHECK((flags & ~OS_MIG_LEASE_F_RENEW) == 0);
+		os_mig_lease_req_put(out, owner, ttl, flags);
+	}
+	return st;
+}
+
+static int lease_reply(const os_hdr *h, const uint8_t *p, size_t len, os_buf *out)
+{
+	(void)h;
+	uint64_t holder = 0;
+	uint32_t remaining = 0;
+	int st = os_mig_lease_reply_get(p, len, &holder, &remaining);
+	if (st == OSTORE_OK)
+		os_mig_lease_reply_put(out, holder, remaining);
+	return st;
+}
+
 static const fuzz_kind kinds[] = {
 	{.kind = OS_KIND_MIG_SNAP, .fn = snap_req, .same_len = true},
 	{.kind = OS_KIND_MIG_SNAP | OS_REPLY_BIT, .fn = snap_reply, .same_len = true},
@@ -159,6 +185,8 @@ static const fuzz_kind kinds[] = {
 	{.kind = OS_KIND_MIG_APPLY, .fn = apply_req, .same_len = true},
 	{.kind = OS_KIND_MIG_PURGE, .fn = purge_req, .same_len = true},
 	{.kind = OS_KIND_MIG_PURGE | OS_REPLY_BIT, .fn = purge_reply, .same_len = true},
+	{.kind = OS_KIND_MIG_LEASE, .fn = lease_req, .same_len = true},
+	{.kind = OS_KIND_MIG_LEASE | OS_REPLY_BIT, .fn = lease_reply, .same_len = true},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

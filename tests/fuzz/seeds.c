@@ -275,6 +275,12 @@ static void mig_seeds(void)
 	os_buf_put_u32(&b, 1000);
 	os_buf_put_u32(&b, 1);
 	frame(d, "purge_reply", OS_KIND_MIG_PURGE | OS_REPLY_BIT, 0, 0, 0, &b);
+	os_buf_reset(&b);
+	os_mig_lease_req_put(&b, 0x5eed5eed5eedull, 30000, OS_MIG_LEASE_F_RENEW);
+	frame(d, "lease_req", OS_KIND_MIG_LEASE, 0, 0, 0, &b);
+	os_buf_reset(&b);
+	os_mig_lease_reply_put(&b, 0x5eed5eed5eedull, 29000);
+	frame(d, "lease_reply", OS_KIND_MIG_LEASE | OS_REPLY_BIT, 0, 0, 0, &b);
 	os_buf_fini(&b);
 }
 
