@@ -112,13 +112,8 @@ static int handle_snap(node_env *env, node_req *r, const os_hdr *h, const uint8_
 	os_map *map = node_maps_get(env->maps);
 	st = source_check(env, map, q.cluster_id, q.slot_begin, q.slot_end, "mig_snap");
 	os_map_unref(map);
-	if (st == OSTORE_OK && node_store_lsn(env->store) < node_repl_known_lsn(env->repl)) {
-		OS_ERROR("msg=\"refusing a migration snapshot: this node is behind its shard\" "
-		         "lsn=%llu known_lsn=%llu",
-		         (unsigned long long)node_store_lsn(env->store),
-		         (unsigned long long)node_repl_known_lsn(env->repl));
-		st = OSTORE_EUNAVAIL;
-	}
+	if (st == OSTORE_OK)
+		st = node_snap_source_ready(env, "migration snapshot");
 	if (st != OSTORE_OK)
 		return reply_status(env, r, h, st);
 	return node_mig_snap_page(env, r, h, &q);

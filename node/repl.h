@@ -168,6 +168,10 @@ int node_mig_snap_page(node_env *env, node_req *r, const os_hdr *h, const os_mig
 /** node_mig_snap_note_log - a MIG_LOG of [@begin, @end) from @from_lsn was answered:
  *  drop the log pin of that range's finished session when @from_lsn reached its LSN. */
 void node_mig_snap_note_log(node_repl *r, uint16_t begin, uint16_t end, uint64_t from_lsn);
+/** node_snap_source_ready - may this node serve a snapshot (@what, for the log line)?
+ *  OSTORE_OK, or OSTORE_EUNAVAIL (logged) when its LSN is below the newest LSN of its
+ *  shard it knows of: it would hand out a history missing acknowledged writes. */
+int node_snap_source_ready(node_env *env, const char *what);
 /** node_snap_expire - end sessions idle for NODE_SNAP_IDLE_MS (ticker). */
 void node_snap_expire(node_repl *r);
 /** node_snap_note_pull - replica @node pulled from @from_lsn: drop its finished

@@ -85,6 +85,17 @@ void node_snap_note_pull(node_repl *r, uint16_t node, uint64_t from_lsn)
 	pthread_mutex_unlock(&r->mu);
 }
 
+int node_snap_source_ready(node_env *env, const char *what)
+{
+	uint64_t lsn = node_store_lsn(env->store), known = node_repl_known_lsn(env->repl);
+	if (lsn >= known)
+		return OSTORE_OK;
+	OS_ERROR("msg=\"refusing to serve a %s: this node is behind its shard\" lsn=%llu "
+	         "known_lsn=%llu",
+	         what, (unsigned long long)lsn, (unsigned long long)known);
+	return OSTORE_EUNAVAIL;
+}
+
 static int snap_check(node_env *env, const os_map *map, const os_snap_req *q)
 {
 	if (map == NULL)
@@ -108,14 +119,7 @@ static int snap_check(node_env *env, const os_map *map, const os_snap_req *q)
 		        q->shard);
 		return OSTORE_EINVAL;
 	}
-	if (node_store_lsn(env->store) < node_repl_known_lsn(env->repl)) {
-		OS_ERROR("msg=\"refusing to serve a snapshot: this node is behind its shard\" "
-		         "lsn=%llu known_lsn=%llu",
-		         (unsigned long long)node_store_lsn(env->store),
-		         (unsigned long long)node_repl_known_lsn(env->repl));
-		return OSTORE_EUNAVAIL;
-	}
-	return OSTORE_OK;
+	return node_snap_source_ready(env, "snapshot");
 }
 
 static int snap_open_locked(node_repl *r, snap_session *s, uint16_t node, uint16_t begin,
