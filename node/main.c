@@ -90,7 +90,7 @@ static const opt_def opts[] = {
 	{"log-retain-entries", OPT_U64, CFG(retain_entries), false, 1, 1ull << 40, 200000, "N",
 	 "write log records kept for replicas"},
 	{"log-retain-mb", OPT_U64, CFG(retain_mb), false, 1, 1u << 20, 256, "MiB",
-	 "write log size kept for replicas"},
+	 "write log size kept for replicas (at most a quarter of --max-map-size)"},
 	{"heartbeat-timeout-ms", OPT_U64, CFG(heartbeat_ms), false, 30, 600000, 1000, "MS",
 	 "a peer silent this long counts as dead"},
 	{"sync-replicas", OPT_U64, CFG(sync_replicas), false, 0, OS_MAP_MAX_REPLICAS, SYNC_AUTO, "K",
@@ -274,9 +274,17 @@ int main(int argc, char **argv)
 		goto out;
 	node_maps_install(env.maps, map);
 	map = NULL;
+	/* The write log never takes more than a quarter of the map: on a full node it
+	 * would otherwise keep the space deletes free (each DEL appends a record too). */
+	uint64_t retain_bytes = cfg.retain_mb * MIB;
+	if (retain_bytes > so.max_map_size / 4) {
+		retain_bytes = so.max_map_size / 4;
+		OS_INFO("msg=\"write log limited to a quarter of --max-map-size\" retain_bytes=%llu",
+		        (unsigned long long)retain_bytes);
+	}
 	node_repl_opts ro = {
 		.retain_entries = cfg.retain_entries,
-		.retain_bytes = cfg.retain_mb * MIB,
+		.retain_bytes = retain_bytes,
 		.heartbeat_ms = (uint32_t)cfg.heartbeat_ms,
 		.sync_replicas = cfg.sync_replicas == SYNC_AUTO ? NODE_SYNC_AUTO : (uint32_t)cfg.sync_replicas,
 	};

@@ -22,6 +22,7 @@
 #include "util.h"
 
 static const char *const role_values[] = {"none", "primary", "replica"};
+static const char *const full_values[] = {"map", "disk"}; /* NODE_FULL_MAP - 1, ... */
 static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
 static const double commit_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                         0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
@@ -34,7 +35,7 @@ static struct {
 	os_metric *batch, *commit, *commit_failed, *map_size, *used, *readers, *readers_max,
 		*orders, *lsn, *epoch, *role, *acked, *peer_lag, *peer_age, *connected,
 		*reseed_req, *reseeds, *lag_lsn, *lag_s, *mig_orders, *mig_bytes, *mig_purged,
-		*mig_frozen;
+		*mig_frozen, *full;
 } g;
 
 #define M(field) &g.field
@@ -59,6 +60,11 @@ static const os_metric_slot defs[] = {
 	  .help = "LMDB pages in use (orders, meta, write log) times the page size.",
 	  .type = OS_METRIC_GAUGE},
 	 M(used)},
+	{{.name = "orderstore_storage_full",
+	  .help = "1 while writes answer OSTORE_EFULL, by cause: map (LMDB map at --max-map-size) "
+	          "or disk (no space on the file system); 0 once a write commits again.",
+	  .type = OS_METRIC_GAUGE, .labels = {{"cause", full_values, 2}}},
+	 M(full)},
 	{{.name = "orderstore_lmdb_readers_used", .help = "LMDB reader slots in use.",
 	  .type = OS_METRIC_GAUGE},
 	 M(readers)},
@@ -191,6 +197,9 @@ static void collect(void *arg)
 	os_metric_set(g.map_size, 0, (int64_t)ss.map_size);
 	os_metric_set(g.used, 0, (int64_t)ss.bytes_used);
 	os_metric_set(g.readers, 0, used);
+	int full = node_store_full(env->store);
+	os_metric_set(g.full, 0, full == NODE_FULL_MAP);
+	os_metric_set(g.full, 1, full == NODE_FULL_DISK);
 	os_metric_set(g.readers_max, 0, max);
 
 	os_map *map = node_maps_get(env->maps);

@@ -41,12 +41,9 @@ static uint64_t ld_be64(const uint8_t *p)
 	return v;
 }
 
-static int log_err(const char *what, int rc)
+static int log_err(node_store *st, const char *what, int rc)
 {
-	if (rc == MDB_MAP_FULL)
-		return OSTORE_EFULL;
-	OS_ERROR("msg=\"lmdb error in write log\" op=%s err=\"%s\"", what, mdb_strerror(rc));
-	return OSTORE_ESTORAGE;
+	return node_store_error(st, what, rc);
 }
 
 int node_replog_append(node_store *st, MDB_txn *txn, const os_log_entry *e)
@@ -57,7 +54,7 @@ int node_replog_append(node_store *st, MDB_txn *txn, const os_log_entry *e)
 	MDB_val v = mval(NULL, REC_HDR + (size_t)e->key_len + e->value_len);
 	int rc = mdb_put(txn, node_store_log_dbi(st), &k, &v, MDB_APPEND | MDB_RESERVE);
 	if (rc != 0)
-		return log_err("append", rc);
+		return log_err(st, "write log append", rc);
 	uint8_t *p = v.mv_data;
 	os_st64(p, e->epoch);
 	p[8] = e->op;
@@ -95,7 +92,7 @@ int node_replog_trim(node_store *st, MDB_txn *txn, uint64_t max_entries, uint64_
 	MDB_stat s;
 	int rc = mdb_stat(txn, dbi, &s);
 	if (rc != 0)
-		return log_err("stat", rc);
+		return log_err(st, "write log stat", rc);
 	if (s.ms_entries == 0)
 		return OSTORE_OK;
 	uint64_t bytes = (uint64_t)(s.ms_leaf_pages + s.ms_branch_pages + s.ms_overflow_pages) * s.ms_psize;
@@ -110,7 +107,7 @@ int node_replog_trim(node_store *st, MDB_txn *txn, uint64_t max_entries, uint64_
 		return OSTORE_OK;
 	MDB_cursor *cur;
 	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
-		return log_err("cursor_open", rc);
+		return log_err(st, "write log cursor_open", rc);
 	MDB_val k, v;
 	int result = OSTORE_OK;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -124,7 +121,7 @@ int node_replog_trim(node_store *st, MDB_txn *txn, uint64_t max_entries, uint64_
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		result = log_err("trim", rc);
+		result = log_err(st, "write log trim", rc);
 	mdb_cursor_close(cur);
 	return result;
 }
@@ -135,7 +132,7 @@ int node_replog_bounds(node_store *st, MDB_txn *txn, uint64_t *oldest, uint64_t 
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(txn, node_store_log_dbi(st), &cur);
 	if (rc != 0)
-		return log_err("cursor_open", rc);
+		return log_err(st, "write log cursor_open", rc);
 	MDB_val k, v;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	if (rc == 0 && k.mv_size == 8) {
@@ -146,7 +143,7 @@ int node_replog_bounds(node_store *st, MDB_txn *txn, uint64_t *oldest, uint64_t 
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return log_err("bounds", rc);
+		return log_err(st, "write log bounds", rc);
 	return OSTORE_OK;
 }
 
@@ -159,7 +156,7 @@ int node_replog_epoch_at(node_store *st, MDB_txn *txn, uint64_t lsn, uint64_t *e
 	if (rc == MDB_NOTFOUND)
 		return OSTORE_ENOTFOUND;
 	if (rc != 0)
-		return log_err("get", rc);
+		return log_err(st, "write log get", rc);
 	os_log_entry e;
 	if (!rec_decode(&k, &v, &e)) {
 		OS_ERROR("msg=\"corrupt write log record\" lsn=%llu", (unsigned long long)lsn);
@@ -175,7 +172,7 @@ int node_replog_scan(node_store *st, MDB_txn *txn, uint64_t after, node_replog_f
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(txn, node_store_log_dbi(st), &cur);
 	if (rc != 0)
-		return log_err("cursor_open", rc);
+		return log_err(st, "write log cursor_open", rc);
 	uint8_t kb[8];
 	be64(kb, after + 1);
 	MDB_val k = mval(kb, sizeof kb), v;
@@ -193,7 +190,7 @@ int node_replog_scan(node_store *st, MDB_txn *txn, uint64_t after, node_replog_f
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND && result == OSTORE_OK)
-		result = log_err("scan", rc);
+		result = log_err(st, "write log scan", rc);
 	mdb_cursor_close(cur);
 	return result;
 }
@@ -210,7 +207,7 @@ int node_replog_first_prev(node_store *st, MDB_txn *txn, uint64_t oldest, uint64
 	if (rc == MDB_NOTFOUND)
 		return OSTORE_OK;
 	if (rc != 0)
-		return log_err("get", rc);
+		return log_err(st, "write log get", rc);
 	os_log_entry e;
 	if (!rec_decode(&k, &v, &e)) {
 		OS_ERROR("msg=\"corrupt write log record\" lsn=%llu", (unsigned long long)oldest);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -33,6 +34,9 @@
 #define META_NODE_ID "node_id"
 #define META_EPOCH "applied_epoch"
 #define VERSION_SIZE 8u
+#define DISK_LOW_BYTES (4u << 20) /* an EIO with less free space than this is "disk full" */
+#define RESERVE_MIN (8ull << 20)  /* map reserve for deletes: at least 8 MiB ... */
+#define RESERVE_SHIFT 6           /* ... or 1/64 of --max-map-size */
 
 struct node_store {
 	MDB_env *env;
@@ -41,18 +45,62 @@ struct node_store {
 	_Atomic uint64_t lsn;        /* last committed LSN */
 	_Atomic uint64_t epoch;      /* epoch stamped on the entry at lsn */
 	uint64_t max_map_size;
+	bool in_reserve;             /* writer: inside node_store_reserve(st, true) */
+	uint64_t reserve;            /* map space beyond max_map_size for deletes when full */
+	_Atomic int cause;           /* NODE_FULL_* of the last OSTORE_EFULL returned */
+	_Atomic int full;            /* NODE_FULL_*: state for node_store_full() */
 	int lock_fd;
+	char *dir;
 	os_buf scratch; /* writer-owned: value staging */
 };
 
-static int store_err(const char *what, int rc)
+/* Whether LMDB error @rc means the file system is out of space: ENOSPC or EDQUOT, or
+ * EIO (what LMDB answers for a short write) while less than DISK_LOW_BYTES are free. */
+static bool disk_is_full(const node_store *st, int rc)
+{
+	if (rc == ENOSPC || rc == EDQUOT)
+		return true;
+	struct statvfs sv;
+	return rc == EIO && st != NULL && statvfs(st->dir, &sv) == 0 &&
+	       (uint64_t)sv.f_bavail * sv.f_frsize < DISK_LOW_BYTES;
+}
+
+/* Records the cause of "storage full" for node_store_full() and logs a change once. */
+static void note_full(node_store *st, int cause)
+{
+	int old = atomic_exchange(&st->full, cause);
+	if (old == cause)
+		return;
+	if (cause == NODE_FULL_MAP)
+		OS_ERROR("msg=\"storage full: lmdb map at --max-map-size; writes answer "
+		         "OSTORE_EFULL, deletes still run\" dir=%s max_map_size=%llu", st->dir,
+		         (unsigned long long)st->max_map_size);
+	else if (cause == NODE_FULL_DISK)
+		OS_ERROR("msg=\"storage full: no space left on the file system; writes answer "
+		         "OSTORE_EFULL\" dir=%s", st->dir);
+	else
+		OS_INFO("msg=\"storage no longer full: a write committed\" dir=%s", st->dir);
+}
+
+static int store_err(node_store *st, const char *what, int rc)
 {
 	if (rc == MDB_MAP_FULL) {
 		OS_DEBUG("msg=\"lmdb map full\" op=%s", what);
+		atomic_store(&st->cause, NODE_FULL_MAP);
+		return OSTORE_EFULL;
+	}
+	if (disk_is_full(st, rc)) {
+		OS_DEBUG("msg=\"no space on disk\" op=%s err=\"%s\"", what, mdb_strerror(rc));
+		atomic_store(&st->cause, NODE_FULL_DISK);
 		return OSTORE_EFULL;
 	}
 	OS_ERROR("msg=\"lmdb error\" op=%s err=\"%s\"", what, mdb_strerror(rc));
 	return OSTORE_ESTORAGE;
+}
+
+int node_store_error(node_store *st, const char *what, int rc)
+{
+	return store_err(st, what, rc);
 }
 
 static MDB_val mval(const void *p, size_t n)
@@ -108,9 +156,9 @@ static int store_check_meta(node_store *st, MDB_txn *txn, uint32_t node_id, os_m
 		os_st32(b, node_id);
 		v = mval(b, sizeof(b));
 		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0)
-			return store_err("put node_id", rc);
+			return store_err(st, "put node_id", rc);
 	} else if (rc != 0) {
-		return store_err("get node_id", rc);
+		return store_err(st, "get node_id", rc);
 	} else if (v.mv_size != 4 || os_ld32(v.mv_data) != node_id) {
 		OS_ERROR("msg=\"data directory belongs to another node\" stored_id=%u id=%u",
 		         v.mv_size == 4 ? os_ld32(v.mv_data) : 0xFFFFFFFFu, node_id);
@@ -122,15 +170,15 @@ static int store_check_meta(node_store *st, MDB_txn *txn, uint32_t node_id, os_m
 	if (rc == 0 && v.mv_size == 8)
 		atomic_store(&st->lsn, os_ld64(v.mv_data));
 	else if (rc != MDB_NOTFOUND)
-		return rc != 0 ? store_err("get lsn", rc) : store_err("lsn record size", MDB_CORRUPTED);
+		return rc != 0 ? store_err(st, "get lsn", rc) : store_err(st, "lsn record size", MDB_CORRUPTED);
 
 	k = mval(META_EPOCH, strlen(META_EPOCH));
 	rc = mdb_get(txn, st->meta, &k, &v);
 	if (rc == 0 && v.mv_size == 8)
 		atomic_store(&st->epoch, os_ld64(v.mv_data));
 	else if (rc != MDB_NOTFOUND)
-		return rc != 0 ? store_err("get applied_epoch", rc)
-		               : store_err("applied_epoch record size", MDB_CORRUPTED);
+		return rc != 0 ? store_err(st, "get applied_epoch", rc)
+		               : store_err(st, "applied_epoch record size", MDB_CORRUPTED);
 
 	*map_out = NULL;
 	k = mval(META_MAP, strlen(META_MAP));
@@ -142,7 +190,7 @@ static int store_check_meta(node_store *st, MDB_txn *txn, uint32_t node_id, os_m
 			return OSTORE_ESTORAGE;
 		}
 	} else if (rc != MDB_NOTFOUND) {
-		return store_err("get map", rc);
+		return store_err(st, "get map", rc);
 	}
 	return OSTORE_OK;
 }
@@ -151,19 +199,19 @@ static int store_open_env(node_store *st, const node_store_opts *o)
 {
 	int rc;
 	if ((rc = mdb_env_create(&st->env)) != 0)
-		return store_err("env_create", rc);
+		return store_err(st, "env_create", rc);
 	if ((rc = mdb_env_set_maxreaders(st->env, o->max_readers)) != 0)
-		return store_err("set_maxreaders", rc);
+		return store_err(st, "set_maxreaders", rc);
 	if ((rc = mdb_env_set_maxdbs(st->env, 4)) != 0)
-		return store_err("set_maxdbs", rc);
+		return store_err(st, "set_maxdbs", rc);
 	if ((rc = mdb_env_set_mapsize(st->env, (size_t)o->map_size)) != 0)
-		return store_err("set_mapsize", rc);
+		return store_err(st, "set_mapsize", rc);
 	unsigned flags = MDB_NOTLS | (o->no_sync ? MDB_NOSYNC : 0);
 	if ((rc = mdb_env_open(st->env, o->dir, flags, 0644)) != 0)
-		return store_err("env_open", rc);
+		return store_err(st, "env_open", rc);
 	int dead = 0;
 	if ((rc = mdb_reader_check(st->env, &dead)) != 0)
-		return store_err("reader_check", rc);
+		return store_err(st, "reader_check", rc);
 	if (dead > 0)
 		OS_WARN("msg=\"cleared stale reader slots\" count=%d", dead);
 	return OSTORE_OK;
@@ -182,6 +230,14 @@ int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_
 		return OSTORE_ENOMEM;
 	st->lock_fd = -1;
 	st->max_map_size = o->max_map_size;
+	st->reserve = o->max_map_size >> RESERVE_SHIFT > RESERVE_MIN ? o->max_map_size >> RESERVE_SHIFT
+	                                                            : RESERVE_MIN;
+	atomic_init(&st->cause, NODE_FULL_NONE);
+	atomic_init(&st->full, NODE_FULL_NONE);
+	if ((st->dir = strdup(o->dir)) == NULL) {
+		free(st);
+		return OSTORE_ENOMEM;
+	}
 	atomic_init(&st->lsn, 0);
 	atomic_init(&st->epoch, 0);
 	os_buf_init(&st->scratch);
@@ -191,6 +247,7 @@ int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_
 	int err = pthread_rwlock_init(&st->grow_lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	if (err != 0) {
+		free(st->dir);
 		free(st);
 		return OSTORE_ENOMEM;
 	}
@@ -202,7 +259,7 @@ int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_
 	if (rc == OSTORE_OK) {
 		int mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
 		if (mrc != 0)
-			rc = store_err("txn_begin", mrc);
+			rc = store_err(st, "txn_begin", mrc);
 	}
 	if (rc == OSTORE_OK) {
 		int mrc = mdb_dbi_open(txn, "orders", MDB_CREATE, &st->orders);
@@ -210,11 +267,11 @@ int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_
 			mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
 		if (mrc == 0)
 			mrc = mdb_dbi_open(txn, "log", MDB_CREATE, &st->log);
-		rc = mrc != 0 ? store_err("dbi_open", mrc) : store_check_meta(st, txn, o->node_id, stored_map);
+		rc = mrc != 0 ? store_err(st, "dbi_open", mrc) : store_check_meta(st, txn, o->node_id, stored_map);
 		if (rc == OSTORE_OK) {
 			mrc = mdb_txn_commit(txn);
 			if (mrc != 0)
-				rc = store_err("commit (open)", mrc);
+				rc = store_err(st, "commit (open)", mrc);
 		} else {
 			mdb_txn_abort(txn);
 		}
@@ -239,6 +296,7 @@ void node_store_close(node_store *st)
 		close(st->lock_fd); /* releases the flock */
 	pthread_rwlock_destroy(&st->grow_lock);
 	os_buf_fini(&st->scratch);
+	free(st->dir);
 	free(st);
 }
 
@@ -274,7 +332,7 @@ int node_store_meta_get(node_store *st, MDB_txn *txn, uint64_t *lsn, uint64_t *e
 		if (rc == 0 && v.mv_size == 8)
 			*outs[i] = os_ld64(v.mv_data);
 		else if (rc != MDB_NOTFOUND)
-			return store_err("get meta", rc != 0 ? rc : MDB_CORRUPTED);
+			return store_err(st, "get meta", rc != 0 ? rc : MDB_CORRUPTED);
 	}
 	return OSTORE_OK;
 }
@@ -294,7 +352,7 @@ int node_store_long_read_begin(node_store *st, MDB_txn **txn)
 	pthread_rwlock_rdlock(&st->grow_lock);
 	int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
 	pthread_rwlock_unlock(&st->grow_lock);
-	return rc != 0 ? store_err("txn_begin (snapshot)", rc) : OSTORE_OK;
+	return rc != 0 ? store_err(st, "txn_begin (snapshot)", rc) : OSTORE_OK;
 }
 
 void node_store_long_read_end(node_store *st, MDB_txn *txn)
@@ -309,7 +367,7 @@ int node_store_read_begin(node_store *st, MDB_txn **txn)
 	int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
 	if (rc != 0) {
 		pthread_rwlock_unlock(&st->grow_lock);
-		return store_err("txn_begin (read)", rc);
+		return store_err(st, "txn_begin (read)", rc);
 	}
 	return OSTORE_OK;
 }
@@ -329,7 +387,7 @@ int node_store_get(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *i
 	if (rc == MDB_NOTFOUND)
 		return OSTORE_ENOTFOUND;
 	if (rc != 0)
-		return store_err("get", rc);
+		return store_err(st, "get", rc);
 	if (v.mv_size < VERSION_SIZE) {
 		OS_ERROR("msg=\"corrupt order record\" slot=%u size=%zu", slot, v.mv_size);
 		return OSTORE_ESTORAGE;
@@ -346,7 +404,7 @@ int node_store_scan(node_store *st, MDB_txn *txn, uint16_t slot_begin, const uin
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(txn, st->orders, &cur);
 	if (rc != 0)
-		return store_err("cursor_open", rc);
+		return store_err(st, "cursor_open", rc);
 	uint8_t start[OS_KEY_MAX];
 	size_t start_len = os_key_make(start, slot_begin, after, after_len);
 	MDB_val k = mval(start, start_len), v;
@@ -370,7 +428,7 @@ int node_store_scan(node_store *st, MDB_txn *txn, uint16_t slot_begin, const uin
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND && result == OSTORE_OK)
-		result = store_err("cursor_get", rc);
+		result = store_err(st, "cursor_get", rc);
 	mdb_cursor_close(cur);
 	return result;
 }
@@ -383,9 +441,9 @@ int node_store_stats_get(node_store *st, MDB_txn *txn, node_store_stats *out)
 	if (rc == 0)
 		rc = mdb_stat(txn, st->meta, &sm);
 	if (rc != 0)
-		return store_err("stat", rc);
+		return store_err(st, "stat", rc);
 	if ((rc = mdb_env_info(st->env, &info)) != 0)
-		return store_err("env_info", rc);
+		return store_err(st, "env_info", rc);
 	out->orders = so.ms_entries;
 	out->bytes_used = (uint64_t)(so.ms_leaf_pages + so.ms_branch_pages + so.ms_overflow_pages +
 	                             sm.ms_leaf_pages + sm.ms_branch_pages + sm.ms_overflow_pages) *
@@ -397,7 +455,7 @@ int node_store_stats_get(node_store *st, MDB_txn *txn, node_store_stats *out)
 int node_store_write_begin(node_store *st, MDB_txn **txn)
 {
 	int rc = mdb_txn_begin(st->env, NULL, 0, txn);
-	return rc != 0 ? store_err("txn_begin (write)", rc) : OSTORE_OK;
+	return rc != 0 ? store_err(st, "txn_begin (write)", rc) : OSTORE_OK;
 }
 
 int node_store_put_key(node_store *st, MDB_txn *txn, const uint8_t *key, size_t key_len,
@@ -408,7 +466,7 @@ int node_store_put_key(node_store *st, MDB_txn *txn, const uint8_t *key, size_t 
 	MDB_val v = mval(NULL, VERSION_SIZE + value_len);
 	int rc = mdb_put(txn, st->orders, &k, &v, MDB_RESERVE);
 	if (rc != 0)
-		return store_err("put", rc);
+		return store_err(st, "put", rc);
 	os_st64(v.mv_data, version);
 	if (value_len > 0)
 		memcpy((uint8_t *)v.mv_data + VERSION_SIZE, value, value_len);
@@ -421,7 +479,7 @@ int node_store_del_key(node_store *st, MDB_txn *txn, const uint8_t *key, size_t 
 	int rc = mdb_del(txn, st->orders, &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return OSTORE_ENOTFOUND;
-	return rc != 0 ? store_err("del", rc) : OSTORE_OK;
+	return rc != 0 ? store_err(st, "del", rc) : OSTORE_OK;
 }
 
 int node_store_put(node_store *st, MDB_txn *txn, uint16_t slot, const uint8_t *id,
@@ -445,7 +503,7 @@ int node_store_clear(node_store *st, MDB_txn *txn)
 	int rc = mdb_drop(txn, st->orders, 0);
 	if (rc == 0)
 		rc = mdb_drop(txn, st->log, 0);
-	return rc != 0 ? store_err("drop", rc) : OSTORE_OK;
+	return rc != 0 ? store_err(st, "drop", rc) : OSTORE_OK;
 }
 
 int node_store_put_map(node_store *st, MDB_txn *txn, const os_map *m)
@@ -456,7 +514,7 @@ int node_store_put_map(node_store *st, MDB_txn *txn, const os_map *m)
 	MDB_val k = mval(META_MAP, strlen(META_MAP));
 	MDB_val v = mval(st->scratch.data, st->scratch.len);
 	int rc = mdb_put(txn, st->meta, &k, &v, 0);
-	return rc != 0 ? store_err("put map", rc) : OSTORE_OK;
+	return rc != 0 ? store_err(st, "put map", rc) : OSTORE_OK;
 }
 
 static int put_meta_u64(node_store *st, MDB_txn *txn, const char *name, uint64_t val)
@@ -465,7 +523,7 @@ static int put_meta_u64(node_store *st, MDB_txn *txn, const char *name, uint64_t
 	os_st64(b, val);
 	MDB_val k = mval(name, strlen(name)), v = mval(b, sizeof(b));
 	int rc = mdb_put(txn, st->meta, &k, &v, 0);
-	return rc != 0 ? store_err(name, rc) : OSTORE_OK;
+	return rc != 0 ? store_err(st, name, rc) : OSTORE_OK;
 }
 
 int node_store_commit(node_store *st, MDB_txn *txn, uint64_t lsn, uint64_t epoch)
@@ -481,9 +539,11 @@ int node_store_commit(node_store *st, MDB_txn *txn, uint64_t lsn, uint64_t epoch
 	}
 	int mrc;
 	if ((mrc = mdb_txn_commit(txn)) != 0)
-		return store_err("commit", mrc);
+		return store_err(st, "commit", mrc);
 	atomic_store(&st->lsn, lsn);
 	atomic_store(&st->epoch, epoch);
+	if (!st->in_reserve && atomic_load(&st->full) != NODE_FULL_NONE)
+		note_full(st, NODE_FULL_NONE);
 	return OSTORE_OK;
 }
 
@@ -498,11 +558,10 @@ int node_store_grow(node_store *st)
 	MDB_envinfo info;
 	int rc = mdb_env_info(st->env, &info);
 	if (rc != 0)
-		return store_err("env_info", rc);
+		return store_err(st, "env_info", rc);
 	uint64_t cur = info.me_mapsize;
-	if (cur >= st->max_map_size) {
-		OS_ERROR("msg=\"storage full: map size at its maximum\" map_size=%llu",
-		         (unsigned long long)cur);
+	if (atomic_load(&st->cause) == NODE_FULL_DISK || cur >= st->max_map_size) {
+		note_full(st, atomic_load(&st->cause) == NODE_FULL_DISK ? NODE_FULL_DISK : NODE_FULL_MAP);
 		return OSTORE_EFULL;
 	}
 	uint64_t next = cur * 2 > st->max_map_size ? st->max_map_size : cur * 2;
@@ -510,10 +569,28 @@ int node_store_grow(node_store *st)
 	rc = mdb_env_set_mapsize(st->env, (size_t)next);
 	pthread_rwlock_unlock(&st->grow_lock);
 	if (rc != 0)
-		return store_err("set_mapsize", rc);
+		return store_err(st, "set_mapsize", rc);
 	OS_INFO("msg=\"grew lmdb map\" from=%llu to=%llu", (unsigned long long)cur,
 	        (unsigned long long)next);
 	return OSTORE_OK;
+}
+
+void node_store_reserve(node_store *st, bool on)
+{
+	/* Shrinking is clamped by LMDB to the pages in use, so pages the deletes took from
+	 * the reserve stay mapped, and only free pages are left for later writes. */
+	uint64_t size = on ? st->max_map_size + st->reserve : st->max_map_size;
+	pthread_rwlock_wrlock(&st->grow_lock);
+	int rc = mdb_env_set_mapsize(st->env, (size_t)size);
+	pthread_rwlock_unlock(&st->grow_lock);
+	if (rc != 0)
+		store_err(st, "set_mapsize (reserve)", rc);
+	st->in_reserve = on;
+}
+
+int node_store_full(const node_store *st)
+{
+	return atomic_load(&((node_store *)st)->full);
 }
 
 /* mdb_reader_list calls back once per line: a header, then one line per slot in use. */
@@ -541,7 +618,7 @@ int node_store_meta_blob(node_store *st, MDB_txn *txn, const char *name, const u
 	if (rc == MDB_NOTFOUND)
 		return OSTORE_ENOTFOUND;
 	if (rc != 0)
-		return store_err(name, rc);
+		return store_err(st, name, rc);
 	*p = v.mv_data;
 	*n = v.mv_size;
 	return OSTORE_OK;
@@ -552,5 +629,5 @@ int node_store_meta_put(node_store *st, MDB_txn *txn, const char *name, const vo
 {
 	MDB_val k = mval(name, strlen(name)), v = mval(p, n);
 	int rc = mdb_put(txn, st->meta, &k, &v, 0);
-	return rc != 0 ? store_err(name, rc) : OSTORE_OK;
+	return rc != 0 ? store_err(st, name, rc) : OSTORE_OK;
 }

@@ -12,8 +12,9 @@
  * DIR/node.lock is held with flock() while the store is open, so a second process
  * cannot open the same directory (LMDB would allow it and the LSNs would diverge).
  *
- * Every LMDB error is translated here: MDB_MAP_FULL -> OSTORE_EFULL, anything else ->
- * OSTORE_ESTORAGE, logged with mdb_strerror() and the operation.
+ * Every LMDB error is translated here: MDB_MAP_FULL, and ENOSPC / EDQUOT (or EIO with
+ * less than 4 MiB free: LMDB's answer to a short write) -> OSTORE_EFULL; anything else
+ * -> OSTORE_ESTORAGE, logged with mdb_strerror() and the operation.
  *
  * Map growth: write transactions that fail with OSTORE_EFULL must be aborted; then the
  * writer calls node_store_grow(), which doubles the map size (up to the configured
@@ -140,6 +141,18 @@ int node_store_scan(node_store *st, MDB_txn *txn, uint16_t slot_begin, const uin
  *  OSTORE_ESTORAGE. */
 int node_store_stats_get(node_store *st, MDB_txn *txn, node_store_stats *out);
 
+/** node_store_error - translate LMDB/errno error @rc of operation @what as this file
+ *  does (for replog.c): OSTORE_EFULL (map or disk full, remembered for
+ *  node_store_grow) or OSTORE_ESTORAGE (logged). */
+int node_store_error(node_store *st, const char *what, int rc);
+
+/** Why writes answer OSTORE_EFULL (node_store_full). */
+enum { NODE_FULL_NONE = 0, NODE_FULL_MAP = 1, NODE_FULL_DISK = 2 };
+/** node_store_full - NODE_FULL_MAP while the map is at --max-map-size and a write did
+ *  not fit, NODE_FULL_DISK while the file system had no space for a write, back to
+ *  NODE_FULL_NONE once a write transaction commits outside the reserve. Any thread. */
+int node_store_full(const node_store *st);
+
 /** node_store_readers - LMDB reader slots in use now (*@used) and available (*@max);
  *  0 when LMDB cannot tell. For metrics; any thread. Cannot fail. */
 void node_store_readers(node_store *st, unsigned *used, unsigned *max);
@@ -185,8 +198,18 @@ void node_store_abort(node_store *st, MDB_txn *txn);
 /**
  * node_store_grow - double the map size, capped at the maximum. The writer must have no
  * transaction open. Blocks readers for the duration of mdb_env_set_mapsize().
- * Returns OSTORE_OK (grown), OSTORE_EFULL (already at the maximum), OSTORE_ESTORAGE.
+ * Returns OSTORE_OK (grown), OSTORE_EFULL (already at the maximum, or the last
+ * OSTORE_EFULL came from the file system: ENOSPC/EDQUOT, growing would not help),
+ * OSTORE_ESTORAGE.
  */
 int node_store_grow(node_store *st);
+/**
+ * node_store_reserve - with @on, let the map grow past the maximum by a reserve
+ * (1/64 of it, at least 8 MiB) for a transaction that only deletes, since an LMDB delete
+ * needs free pages too; without @on, go back to the maximum (LMDB keeps every page in
+ * use mapped). Writer thread, no transaction open. Cannot fail (an error is logged and
+ * the next write answers OSTORE_EFULL).
+ */
+void node_store_reserve(node_store *st, bool on);
 
 #endif /* NODE_STORE_H */

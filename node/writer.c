@@ -17,7 +17,8 @@
  * leaves no trace. Items answered EMOVED/ENOMAP were not applied and are not remembered.
  *
  * MDB_MAP_FULL: the transaction is aborted, the map grown (store.c) and the whole batch
- * redone from its start; at the maximum size every item of the batch answers
+ * redone from its start; at the maximum size (or with the disk full) the batch is redone
+ * once with only its DELs applied, in the map's reserve, and every other write answers
  * OSTORE_EFULL. Any other storage error answers OSTORE_ESTORAGE for every item.
  *
  * MAP_SET jobs run alone in their own transaction, so all items of a batch are checked
@@ -136,6 +137,10 @@ static int apply_item(node_writer *w, MDB_txn *txn, const os_map *map, uint64_t 
 	int own = slot_status(w, map, slot, is_write);
 	if (own != OSTORE_OK) {
 		res->status = (uint16_t)own;
+		return OSTORE_OK;
+	}
+	if (w->deletes_only && is_write && it->op != OSTORE_OP_DEL) {
+		res->status = OSTORE_EFULL; /* not remembered: a retry may find room */
 		return OSTORE_OK;
 	}
 
@@ -296,6 +301,28 @@ static int data_attempt(node_writer *w, node_job *batch, size_t nitems, const os
 	return OSTORE_OK;
 }
 
+/*
+ * Storage full: redo a batch that has DELs with only its DELs applied (PUT/CAS answer
+ * OSTORE_EFULL) in the store's map reserve, since an LMDB delete needs free pages too;
+ * the pages the deletes free make room for later writes. Returns as data_attempt.
+ */
+static int deletes_only_attempt(node_writer *w, node_job *batch, size_t nitems,
+                                const os_map *map, uint64_t epoch)
+{
+	bool has_del = false;
+	for (node_job *j = batch; j != NULL && !has_del; j = j->next)
+		for (uint16_t i = 0; i < j->nitems && !has_del; i++)
+			has_del = j->items[i].op == OSTORE_OP_DEL;
+	if (!has_del)
+		return OSTORE_EFULL;
+	node_store_reserve(w->env->store, true);
+	w->deletes_only = true;
+	int rc = data_attempt(w, batch, nitems, map, epoch);
+	w->deletes_only = false;
+	node_store_reserve(w->env->store, false);
+	return rc;
+}
+
 static void run_data_batch(node_writer *w, node_job *batch, size_t nitems)
 {
 	os_map *map = node_maps_get(w->env->maps);
@@ -309,10 +336,14 @@ static void run_data_batch(node_writer *w, node_job *batch, size_t nitems)
 		if (rc != OSTORE_OK)
 			break;
 	}
-	if (rc != OSTORE_OK) {
+	if (rc == OSTORE_EFULL)
+		rc = deletes_only_attempt(w, batch, nitems, map, epoch);
+	if (rc != OSTORE_OK)
 		node_metrics_commit_failed();
+	if (rc == OSTORE_EFULL) /* store.c logs when the node becomes full and when not */
+		OS_DEBUG("msg=\"write batch refused: storage full\" items=%zu", nitems);
+	else if (rc != OSTORE_OK)
 		OS_ERROR("msg=\"write batch failed\" items=%zu err=\"%s\"", nitems, ostore_strerror(rc));
-	}
 	else
 		OS_DEBUG("msg=\"batch committed\" items=%zu lsn=%llu", nitems,
 		         (unsigned long long)w->lsn);
@@ -478,6 +509,7 @@ static int snap_apply(node_writer *w, MDB_txn *txn, node_job *job)
 static void run_replica_job(node_writer *w, node_job *job)
 {
 	uint64_t lsn0 = w->lsn, epoch0 = w->epoch;
+	bool reserve = false;
 	int rc;
 	for (;;) {
 		MDB_txn *txn;
@@ -496,9 +528,20 @@ static void run_replica_job(node_writer *w, node_job *job)
 			w->lsn = lsn0;
 			w->epoch = epoch0;
 		}
-		if (rc != OSTORE_EFULL || node_store_grow(w->env->store) != OSTORE_OK)
+		if (rc != OSTORE_EFULL || reserve)
 			break;
+		/* At the maximum, a replica still applies what its primary committed: page
+		 * layouts differ a little, the map reserve covers that (and the DELs). */
+		int grown = node_store_grow(w->env->store);
+		if (grown != OSTORE_OK && grown != OSTORE_EFULL)
+			break;
+		if (grown == OSTORE_EFULL) {
+			reserve = true;
+			node_store_reserve(w->env->store, true);
+		}
 	}
+	if (reserve)
+		node_store_reserve(w->env->store, false);
 	if (rc == OSTORE_OK)
 		node_repl_committed(w->env->repl, w->lsn);
 	job->status = rc;

@@ -43,6 +43,7 @@ struct node_writer {
 	node_dedup *dedup;
 	uint64_t lsn;
 	uint64_t epoch; /* epoch stamped on the entry at lsn */
+	bool deletes_only; /* storage full: PUT/CAS answer OSTORE_EFULL, DELs run (writer.c) */
 	pend_entry *pend;
 	size_t pend_cap; /* power of two */
 	size_t pend_used;
