@@ -34,6 +34,7 @@
 #include "repl.h"
 #include "replica.h"
 #include "server.h"
+#include "check.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -58,6 +59,7 @@ typedef struct node_config {
 	uint64_t heartbeat_ms;
 	uint64_t sync_replicas;
 	const char *metrics_addr;
+	const char *check;
 } node_config;
 
 enum opt_type { OPT_U64, OPT_STR, OPT_FLAG };
@@ -97,6 +99,9 @@ static const opt_def opts[] = {
 	 "replica acks before a write is acknowledged (default: 1 if the shard has a replica, else 0)"},
 	{"metrics-addr", OPT_STR, CFG(metrics_addr), false, 0, 0, 0, "HOST:PORT",
 	 "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)"},
+	{"check", OPT_STR, CFG(check), false, 0, 0, 0, "MODE",
+	 "start-up check of the data file: full|quick|none|auto (default auto: full up to "
+	 "1 GiB, else quick; docs/node.md)"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -114,6 +119,10 @@ static void usage(FILE *f)
 	}
 	fprintf(f, "  %-22s %s\n  %-22s %s\n", "--help", "show this help", "--version",
 	        "show the version");
+	fprintf(f, "\nExit status: 0 stopped by SIGINT/SIGTERM, 1 start-up failure, 2 bad usage,\n"
+	           "%d data directory damaged (one error line names the file and the problem;\n"
+	           "the node does not serve it: re-seed it with 'orderstore reseed').\n",
+	        NODE_EXIT_DAMAGED);
 }
 
 static int bad_usage(const char *fmt, const char *a, const char *b)
@@ -186,6 +195,9 @@ static int parse_args(int argc, char **argv, node_config *cfg)
 	if (cfg->metrics_addr != NULL && !os_metrics_check_hostport(cfg->metrics_addr))
 		return bad_usage("bad --metrics-addr '%s': expected HOST:PORT, e.g. 127.0.0.1:9101%s",
 		                 cfg->metrics_addr, "");
+	node_check_mode mode;
+	if (cfg->check != NULL && node_check_mode_parse(cfg->check, &mode) != 0)
+		return bad_usage("bad --check '%s': expected auto|full|quick|none%s", cfg->check, "");
 	if (cfg->log_level != NULL && os_log_parse_level(cfg->log_level) < 0)
 		return bad_usage("bad --log-level '%s': expected debug|info|warn|error%s",
 		                 cfg->log_level, "");
@@ -262,12 +274,24 @@ int main(int argc, char **argv)
 		.max_map_size = cfg.max_map_size_mib * MIB,
 		.max_readers = cfg.contexts + 64 > 126 ? (unsigned)cfg.contexts + 64 : 126,
 	};
+	node_check_report report;
+	so.report = &report;
+	if (cfg.check != NULL)
+		node_check_mode_parse(cfg.check, &so.check);
 	node_env env = {.id = (uint16_t)cfg.id, .max_value = (uint32_t)cfg.max_value};
 	os_map *map = NULL;
 	node_server *srv = NULL;
 	int exit_code = 1;
-	if (node_store_open(&so, &env.store, &map) != OSTORE_OK)
+	if (node_store_open(&so, &env.store, &map) != OSTORE_OK) {
+		if (report.problem[0] != '\0') {
+			OS_ERROR("msg=\"data file damaged: refusing to serve it\" file=%s problem=\"%s\" "
+			         "exit=%d hint=\"keep it aside and re-seed this node from its shard: "
+			         "orderstore reseed (docs/operations.md)\"",
+			         report.file, report.problem, NODE_EXIT_DAMAGED);
+			exit_code = NODE_EXIT_DAMAGED;
+		}
 		goto out;
+	}
 	if (cfg.map_file != NULL && adopt_map_file(env.store, cfg.map_file, &map) != OSTORE_OK)
 		goto out;
 	if ((env.maps = node_maps_create()) == NULL || (env.lease = node_lease_create()) == NULL)

@@ -65,8 +65,7 @@ int node_replog_append(node_store *st, MDB_txn *txn, const os_log_entry *e)
 	return OSTORE_OK;
 }
 
-/* Decodes one record; false when it is corrupt. */
-static bool rec_decode(const MDB_val *k, const MDB_val *v, os_log_entry *e)
+bool node_replog_decode(const MDB_val *k, const MDB_val *v, os_log_entry *e)
 {
 	if (k->mv_size != 8 || v->mv_size < REC_HDR)
 		return false;
@@ -158,7 +157,7 @@ int node_replog_epoch_at(node_store *st, MDB_txn *txn, uint64_t lsn, uint64_t *e
 	if (rc != 0)
 		return log_err(st, "write log get", rc);
 	os_log_entry e;
-	if (!rec_decode(&k, &v, &e)) {
+	if (!node_replog_decode(&k, &v, &e)) {
 		OS_ERROR("msg=\"corrupt write log record\" lsn=%llu", (unsigned long long)lsn);
 		return OSTORE_ESTORAGE;
 	}
@@ -180,7 +179,7 @@ int node_replog_scan(node_store *st, MDB_txn *txn, uint64_t after, node_replog_f
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	while (rc == 0) {
 		os_log_entry e;
-		if (!rec_decode(&k, &v, &e)) {
+		if (!node_replog_decode(&k, &v, &e)) {
 			OS_ERROR("msg=\"corrupt write log record\" key_len=%zu", k.mv_size);
 			result = OSTORE_ESTORAGE;
 			break;
@@ -209,7 +208,7 @@ int node_replog_first_prev(node_store *st, MDB_txn *txn, uint64_t oldest, uint64
 	if (rc != 0)
 		return log_err(st, "write log get", rc);
 	os_log_entry e;
-	if (!rec_decode(&k, &v, &e)) {
+	if (!node_replog_decode(&k, &v, &e)) {
 		OS_ERROR("msg=\"corrupt write log record\" lsn=%llu", (unsigned long long)oldest);
 		return OSTORE_ESTORAGE;
 	}

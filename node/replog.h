@@ -62,6 +62,11 @@ int node_replog_epoch_at(node_store *st, MDB_txn *txn, uint64_t lsn, uint64_t *e
  */
 int node_replog_first_prev(node_store *st, MDB_txn *txn, uint64_t oldest, uint64_t *prev);
 
+/** node_replog_decode - decode the record @k/@v into *@e (pointing into @v). Returns
+ *  false when it is corrupt (bad key or header, unknown op, lengths). Cannot fail
+ *  otherwise; any thread. */
+bool node_replog_decode(const MDB_val *k, const MDB_val *v, os_log_entry *e);
+
 /** Visitor of node_replog_scan: one record (pointers valid during the call only).
  *  Returns true to continue. */
 typedef bool (*node_replog_fn)(void *arg, const os_log_entry *e);

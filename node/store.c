@@ -195,7 +195,7 @@ static int store_check_meta(node_store *st, MDB_txn *txn, uint32_t node_id, os_m
 	return OSTORE_OK;
 }
 
-static int store_open_env(node_store *st, const node_store_opts *o)
+static int store_open_env(node_store *st, const node_store_opts *o, node_check_report *rep)
 {
 	int rc;
 	if ((rc = mdb_env_create(&st->env)) != 0)
@@ -207,8 +207,22 @@ static int store_open_env(node_store *st, const node_store_opts *o)
 	if ((rc = mdb_env_set_mapsize(st->env, (size_t)o->map_size)) != 0)
 		return store_err(st, "set_mapsize", rc);
 	unsigned flags = MDB_NOTLS | (o->no_sync ? MDB_NOSYNC : 0);
-	if ((rc = mdb_env_open(st->env, o->dir, flags, 0644)) != 0)
-		return store_err(st, "env_open", rc);
+	if ((rc = mdb_env_open(st->env, o->dir, flags, 0644)) != 0) {
+		if (!node_check_is_damage(rc))
+			return store_err(st, "env_open", rc);
+		snprintf(rep->problem, sizeof(rep->problem), "cannot open: %s", mdb_strerror(rc));
+		return OSTORE_ESTORAGE;
+	}
+	node_check_guard(rep);
+	bool fine = node_check_env(st->env, o->node_id, o->check, rep);
+	node_check_guard(NULL);
+	if (!fine)
+		return OSTORE_ESTORAGE;
+	if (rep->mode != NULL && strcmp(rep->mode, "none") != 0)
+		OS_INFO("msg=\"data file checked\" file=%s check=%s bytes=%llu records=%llu ms=%.1f "
+		        "mb_per_s=%.0f", rep->file, rep->mode, (unsigned long long)rep->file_bytes,
+		        (unsigned long long)rep->records, (double)rep->ns / 1e6,
+		        rep->ns > 0 ? (double)rep->file_bytes / 1048576.0 / ((double)rep->ns / 1e9) : 0.0);
 	int dead = 0;
 	if ((rc = mdb_reader_check(st->env, &dead)) != 0)
 		return store_err(st, "reader_check", rc);
@@ -252,9 +266,14 @@ int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_
 		return OSTORE_ENOMEM;
 	}
 
+	node_check_report own_report;
+	node_check_report *rep = o->report != NULL ? o->report : &own_report;
+	memset(rep, 0, sizeof(*rep));
 	int rc = store_lock_dir(st, o->dir);
+	if (rc == OSTORE_OK && !node_check_file(o->dir, rep))
+		rc = OSTORE_ESTORAGE;
 	if (rc == OSTORE_OK)
-		rc = store_open_env(st, o);
+		rc = store_open_env(st, o, rep);
 	MDB_txn *txn = NULL;
 	if (rc == OSTORE_OK) {
 		int mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
@@ -282,6 +301,7 @@ int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_
 		node_store_close(st);
 		return rc;
 	}
+	node_check_mark(o->dir);
 	*out = st;
 	return OSTORE_OK;
 }

@@ -36,6 +36,7 @@
 
 #include <lmdb.h>
 
+#include "check.h"
 #include "map.h"
 
 typedef struct node_store node_store;
@@ -47,6 +48,8 @@ typedef struct node_store_opts {
 	uint64_t map_size;      /* initial LMDB map size, bytes */
 	uint64_t max_map_size;  /* growth limit, bytes (>= map_size) */
 	unsigned max_readers;   /* reader slots (>= 126) */
+	node_check_mode check;  /* start-up check of the environment (check.h) */
+	node_check_report *report; /* out, may be NULL: what the check found */
 } node_store_opts;
 
 /** Usage numbers for STATS. */
@@ -60,9 +63,12 @@ typedef struct node_store_stats {
  * node_store_open - open (creating if needed) the store in @o->dir.
  * @out: receives the store on success; untouched on failure.
  * @stored_map: receives the stored map (a reference the caller owns) or NULL if none.
+ * Before anything is written the environment is checked (check.h, @o->check); a damaged
+ * one is not opened further and never written to.
  * Returns OSTORE_OK; OSTORE_EINVAL (DIR belongs to another node id, or is locked by
- * another process); OSTORE_EIO (cannot create DIR); OSTORE_ESTORAGE (LMDB error);
- * OSTORE_ENOMEM. Every failure is logged with its cause.
+ * another process); OSTORE_EIO (cannot create DIR); OSTORE_ESTORAGE (LMDB error, or the
+ * environment is damaged: then @o->report->problem is set and nothing is logged, the
+ * caller says so); OSTORE_ENOMEM. Every other failure is logged with its cause.
  */
 int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_map);
 /** node_store_close - close the environment and release the lock. No transaction may be
