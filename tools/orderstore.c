@@ -54,6 +54,8 @@ static const char kMainHelp[] =
 	"  status [--json]              per shard: primary, replicas, applied LSN, lag\n"
 	"  failover --shard S [--to N]  promote the most advanced replica of shard S\n"
 	"  verify [--shard S]           compare primary and replicas slot by slot\n"
+	"  reseed --node N (--dir DIR | --data DATADIR) [--failover]\n"
+	"                               re-seed a node whose data file is damaged from its shard\n"
 	"  top [--json]                 live ops/s, p50/p99 and hot order IDs per node\n"
 	"\n"
 	"Capacity (online: reads and writes go on; killed, run the command again):\n"
@@ -85,6 +87,7 @@ static const cli_command kCommands[] = {
 	{"stats", cli_cmd_stats}, {"status", cli_cmd_status}, {"failover", cli_cmd_failover},
 	{"verify", cli_cmd_verify}, {"top", cli_cmd_top}, {"rebalance", cli_cmd_rebalance},
 	{"add-shard", cli_cmd_add_shard}, {"remove-shard", cli_cmd_remove_shard},
+	{"reseed", cli_cmd_reseed},
 };
 
 void cli_err(const char *fmt, ...)

@@ -11,6 +11,7 @@
  *   orderstore_rpc.c     direct frames to nodes/routers (MAP_GET/SET, STATS, CHECKSUM)
  *   orderstore_admin.c   failover | status | verify (replication administration)
  *   orderstore_ctl.c     local kill | local start (one node of a local cluster)
+ *   orderstore_reseed.c  reseed (a node with a damaged data directory)
  *   orderstore_rebalance.c  rebalance (options, --dry-run, --status, --weights)
  *   orderstore_migrate.c the rebalance driver (orderstore_rebalance.h): recovery, moves
  *   orderstore_mig.c     the slot-migration frames (orderstore_mig.h)
@@ -263,6 +264,9 @@ int cli_cmd_stats(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_import(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_export(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_failover(cli_ctx *ctx, int argc, char **argv);
+/** cli_cmd_reseed - `reseed` (orderstore_reseed.c): re-seed a node with a damaged data
+ *  directory from its shard. Exit status. */
+int cli_cmd_reseed(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_status(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_top(cli_ctx *ctx, int argc, char **argv);

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Restart safety and re-seed end to end (issue #7 part 4): real processes and the CLI.
+
+1 shard x (primary node 0 + replica node 1), synchronous replication; 40 orders are
+acknowledged, then:
+  A. truncated: node 1 is SIGKILLed and its data.mdb cut to half: the node binary exits
+     with status 3 and one error line naming the file and "truncated"; `local start`
+     reports the failure too. `reseed --dir D --node 1` moves the directory aside (kept),
+     starts node 1 empty, it re-seeds and catches up; `verify` is clean.
+  B. meta page overwritten (magic of meta page 0): exit 3, "not an LMDB file".
+  C. corrupted page in the primary (the root page of "orders" zeroed after the node is
+     killed): exit 3; `reseed --node 0` refuses (it is the primary) and says to fail
+     over; `reseed --node 0 --failover` promotes node 1 and re-seeds node 0 from it;
+     every acknowledged order (also those written after A) reads back with its value,
+     `verify` is clean.
+  D. a single-node shard (1 x 1): its damaged primary cannot be re-seeded: refused.
+"""
+import glob
+import os
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rs  # noqa: E402
+from rs import Cluster, check, expect, run  # noqa: E402
+
+
+def put_orders(c, tag, n):
+    acked = {}
+    for i in range(n):
+        oid, val = f"{tag}-{i}", f'{{"order":"{tag}-{i}","pad":"{"x" * (i * 37 % 900)}"}}'
+        if run("put", oid, val, "--dir", c.dir)[0] == 0:
+            acked[oid] = val
+    return acked
+
+
+def readable(c, acked):
+    return [o for o, v in acked.items() if run("get", o, "--dir", c.dir)[1] != v]
+
+
+def node_direct(c, i, data=None):
+    """Runs the node binary on its data directory; returns (exit status, stderr)."""
+    data = data or os.path.join(c.dir, f"node-{i}")
+    p = subprocess.run([rs.NODE, "--id", str(i), "--listen", f"tcp://127.0.0.1:{rs.free_base(1)}",
+                        "--data", data], capture_output=True, timeout=30)
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+def expect_damaged(c, i, what, word):
+    rc, err = node_direct(c, i)
+    lines = [ln for ln in err.splitlines() if "data file damaged" in ln]
+    check(rc == 3 and len(lines) == 1 and word in lines[0] and "data.mdb" in lines[0],
+          f"{what}: node exits 3 with one line naming the file and '{word}'",
+          f"(rc {rc}, stderr {err[-600:]!r})")
+
+
+def kill_node(c, i):
+    expect(["local", "kill", "--dir", c.dir, i], 0, f"kill node {i}")
+    rs.wait_for(lambda: not os.path.exists(f"/proc/{c.pid(f'node-{i}')}") or c.pid(f"node-{i}") == 0, 5)
+    time.sleep(0.2)
+
+
+def orders_root(path):
+    """Page number of the root of the DB 'orders' (LMDB 0.9 layout, 64-bit)."""
+    with open(path, "rb") as f:
+        head = f.read(2 * 65536)
+    psize = struct.unpack_from("<I", head, 16 + 24)[0] or 4096  # FREE_DBI md_pad = page size
+    metas = []
+    for p in (0, 1):
+        off = p * psize
+        txnid = struct.unpack_from("<Q", head, off + 144)[0]
+        main_root = struct.unpack_from("<Q", head, off + 128)[0]
+        metas.append((txnid, main_root))
+    main_root = max(metas)[1]
+    with open(path, "rb") as f:
+        f.seek(main_root * psize)
+        page = f.read(psize)
+    flags, lower = struct.unpack_from("<HH", page, 10)
+    for k in range((lower - 16) // 2):
+        ptr = struct.unpack_from("<H", page, 16 + 2 * k)[0]
+        dsize, _, nflags, ksize = struct.unpack_from("<HHHH", page, ptr)
+        key = page[ptr + 8: ptr + 8 + ksize]
+        if key == b"orders":
+            db = page[ptr + 8 + ksize: ptr + 8 + ksize + 48]
+            return struct.unpack_from("<Q", db, 40)[0], psize
+    return None, psize
+
+
+def main():
+    c = Cluster(1, 1)
+    d = None
+    try:
+        if not c.ok:
+            return
+        acked = put_orders(c, "a", 40)
+        check(len(acked) == 40, f"{len(acked)} of 40 orders acknowledged")
+
+        # A. truncated replica data file.
+        kill_node(c, 1)
+        f1 = os.path.join(c.dir, "node-1", "data.mdb")
+        os.truncate(f1, os.path.getsize(f1) // 2)
+        expect_damaged(c, 1, "truncated", "truncated")
+        expect(["local", "start", "--dir", c.dir, 1], 1, "truncated: local start fails with status 3",
+               has="status 3")
+        more = put_orders(c, "b", 10)  # sync mode: refused while the only replica is down
+        rc, out, err = run("reseed", "--dir", c.dir, "--node", 1, timeout=120)
+        check(rc == 0 and "re-seeded" in out, "truncated: reseed --node 1 re-seeds the replica",
+              f"(rc {rc} {out[-500:]!r} {err[-800:]!r})")
+        check(len(glob.glob(os.path.join(c.dir, "node-1.damaged-*", "data.mdb"))) == 1,
+              "truncated: the damaged directory is kept aside")
+        expect(["verify", "--dir", c.dir], 0, "truncated: verify is clean after the reseed")
+
+        # B. meta page magic overwritten (replica).
+        kill_node(c, 1)
+        with open(f1, "r+b") as f:
+            f.seek(16)
+            f.write(b"\0\0\0\0")
+        expect_damaged(c, 1, "meta page", "not an LMDB file")
+        rc, out, err = run("reseed", "--dir", c.dir, "--node", 1, timeout=120)
+        check(rc == 0, "meta page: reseed --node 1", f"(rc {rc} {out[-400:]!r} {err[-600:]!r})")
+
+        # C. corrupted page in the primary.
+        acked.update(more)
+        acked.update(put_orders(c, "c", 10))
+        kill_node(c, 0)
+        f0 = os.path.join(c.dir, "node-0", "data.mdb")
+        root, psize = orders_root(f0)
+        check(root is not None and root > 1, f"corrupt page: found the orders root page {root}")
+        with open(f0, "r+b") as f:
+            f.seek(root * psize)
+            f.write(b"\0" * psize)
+        expect_damaged(c, 0, "corrupt page", "MDB_CORRUPTED")
+        expect(["reseed", "--dir", c.dir, "--node", 0], 1,
+               "corrupt page: reseed of the primary without --failover is refused", has="failover")
+        check(os.path.exists(f0), "corrupt page: a refused reseed moves nothing")
+        rc, out, err = run("reseed", "--dir", c.dir, "--node", 0, "--failover", "--timeout-ms", 700,
+                           timeout=120)
+        check(rc == 0 and "re-seeded" in out, "corrupt page: reseed --failover re-seeds node 0",
+              f"(rc {rc} {out[-600:]!r} {err[-800:]!r})")
+        bad = readable(c, acked)
+        check(not bad, f"every acknowledged order ({len(acked)}) reads back", str(bad[:5]))
+        expect(["verify", "--dir", c.dir], 0, "corrupt page: verify is clean after the reseed")
+        c.cleanup()
+
+        # D. single-node shard: nothing to re-seed from.
+        d = Cluster(1, 0)
+        if d.ok:
+            put_orders(d, "d", 3)
+            kill_node(d, 0)
+            os.truncate(os.path.join(d.dir, "node-0", "data.mdb"), 4096 * 3)
+            expect(["reseed", "--dir", d.dir, "--node", 0, "--failover"], 1,
+                   "single node: reseed refused (no copy of the data)", has="only node")
+            check(os.path.exists(os.path.join(d.dir, "node-0", "data.mdb")),
+                  "single node: the data directory stays in place")
+    finally:
+        c.cleanup()
+        if d is not None:
+            d.cleanup()
+
+
+if __name__ == "__main__":
+    main()
+    rs.finish()
