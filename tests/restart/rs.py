@@ -1,6 +1,8 @@
 """Helpers shared by the restart and storage tests (tests/restart): the CLI, checks,
 a local cluster under a temporary directory and /metrics. Real processes only; every
 process is stopped by PID at the end (`local down`, then SIGKILL of what is left)."""
+import glob
+import json
 import os
 import re
 import shutil
@@ -100,8 +102,38 @@ class Cluster:
                         pass
 
     def cleanup(self):
+        if not os.path.isdir(self.tmp):
+            return
         self.stop()
+        reports = []
+        for log in glob.glob(os.path.join(self.dir, "*.log")):
+            with open(log, errors="replace") as f:
+                reports += [os.path.basename(log) + ": " + ln.strip() for ln in f
+                            if "Sanitizer" in ln or "runtime error:" in ln]
+        check(not reports, "no sanitizer report in the process logs", str(reports[:3]))
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def export_values(c, env=None):
+    """Every order of the cluster, one `orderstore export`: {order ID: value}, where a
+    value that is not a JSON document of its own order comes back as the wrapped value
+    (a string, or the decoded JSON)."""
+    rc, out, err = run("export", "--dir", c.dir, timeout=120, env=env)
+    if rc != 0:
+        return None
+    got = {}
+    for line in out.splitlines():
+        doc = json.loads(line)
+        got[doc.get("order_id")] = doc.get("value")
+    return got
+
+
+def missing(c, acked, env=None, decode=False):
+    """IDs of @acked ({id: value}) whose value the cluster does not return."""
+    got = export_values(c, env)
+    if got is None:
+        return list(acked)[:1] + ["(export failed)"]
+    return [o for o, v in acked.items() if got.get(o) != (json.loads(v) if decode else v)]
 
 
 def wait_for(fn, seconds, step=0.1):
