@@ -27,6 +27,15 @@ if os.environ.get("OSTORE_ROUTER_BIN"):
 failures = []
 
 
+def _on_sigterm(signum, frame):
+    raise SystemExit(f"killed by signal {signum} (meson timeout?)")
+
+
+# meson ends a test that runs past its timeout with SIGTERM: the `finally` blocks must
+# still stop the cluster and unmount the tmpfs.
+signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def run(*args, stdin=b"", timeout=60, env=None):
     p = subprocess.run([CLI] + [str(a) for a in args], input=stdin, capture_output=True,
                        env=env or ENV, timeout=timeout)
