@@ -211,7 +211,7 @@ void node_store_abort(node_store *st, MDB_txn *txn);
 int node_store_grow(node_store *st);
 /**
  * node_store_reserve - with @on, let the map grow past the maximum by a reserve
- * (1/64 of it, at least 8 MiB) for a transaction that only deletes, since an LMDB delete
+ * (1/64 of it, at least 1 MiB) for a transaction that only deletes, since an LMDB delete
  * needs free pages too; without @on, go back to the maximum (LMDB keeps every page in
  * use mapped). Writer thread, no transaction open. Cannot fail (an error is logged and
  * the next write answers OSTORE_EFULL).
