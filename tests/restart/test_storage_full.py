@@ -9,6 +9,11 @@ A. LMDB map full: 1 shard x (primary + replica), synchronous replication, every 
    (deletes need pages too: the map reserve) and new puts succeed again, the gauge
    goes back to 0; every acknowledged order that was not deleted is readable with its
    value; restarted with --max-map-size 4 the cluster takes more orders than before.
+C. Map full to the last page (small orders, one per transaction): with --max-map-size 1
+   orderstore-bench puts 300-byte orders one at a time until they answer OSTORE_EFULL,
+   then 1-byte puts until one does too: deletes must still succeed (an LMDB delete
+   needs free pages; without the node's delete reserve only the first one did and the
+   node stayed full for good), and a put after them succeeds.
 B. Disk full: the node's data directory on a 6 MiB tmpfs with a 2.5 MiB ballast file;
    puts go on until "storage full", orderstore_storage_full{cause="disk"} is 1, the
    node stays up and serves reads; the ballast is removed and puts succeed again.
@@ -102,6 +107,36 @@ def map_full():
         __import__("shutil").rmtree(tmp_env_dir, ignore_errors=True)
 
 
+def small_full(bench):
+    import shutil
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="ostore-wrap-")
+    env = wrapper(tmp, "--map-size 1 --max-map-size 1")
+    c = Cluster(1, 0, extra=("--no-sync",), env=env)
+    try:
+        if not c.ok:
+            return
+        subprocess.run([bench, "--dir", c.dir, "--workload", "put", "--concurrency", "1",
+                        "--value-size", "300", "--records", "1000000", "--ops", "4000",
+                        "--quiet"], capture_output=True, env=env, timeout=120)
+        full = False
+        for i in range(400):
+            rc, _, err = run("put", f"tiny-{i}", "x", "--dir", c.dir, env=env)
+            if rc != 0:
+                full = rc == 1 and "storage full" in err
+                break
+        check(full, "last page: 1-byte puts answer 'storage full' in the end")
+        ids = [i for i in (rs.export_values(c, env) or {}) if i and i.startswith("bench-")][:10]
+        bad = [i for i in ids if run("del", i, "--dir", c.dir, env=env)[0] != 0]
+        check(len(ids) == 10 and not bad, f"last page: {len(ids)} deletes succeed on the full node",
+              str(bad[:5]))
+        rc, _, err = run("put", "after-deletes", "x" * 300, "--dir", c.dir, env=env)
+        check(rc == 0, "last page: a put succeeds after the deletes", err[-300:])
+    finally:
+        c.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def disk_full():
     import shutil
     import tempfile
@@ -149,6 +184,8 @@ if __name__ == "__main__":
     ran_disk = True
     if which in ("all", "map"):
         map_full()
+    if which in ("all", "small"):
+        small_full(os.environ.get("OSTORE_BENCH_BIN") or sys.argv[2])
     if which in ("all", "disk"):
         ran_disk = disk_full()
     if not ran_disk and which == "disk":
