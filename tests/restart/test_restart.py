@@ -7,7 +7,9 @@ acknowledged, then:
      with status 3 and one error line naming the file and "truncated"; `local start`
      reports the failure too. `reseed --dir D --node 1` moves the directory aside (kept),
      starts node 1 empty, it re-seeds and catches up; `verify` is clean.
-  B. meta page overwritten (magic of meta page 0): exit 3, "not an LMDB file".
+  B. meta page overwritten (magic of meta page 0): exit 3, "not an LMDB file"; the
+     explicit form `reseed --router URL --node 1 --data DIR` moves it aside and says how
+     to start the node, which then re-seeds itself (`verify` clean).
   C. corrupted page in the primary (the root page of "orders" zeroed after the node is
      killed): exit 3; `reseed --node 0` refuses (it is the primary) and says to fail
      over; `reseed --node 0 --failover` promotes node 1 and re-seeds node 0 from it;
@@ -99,6 +101,13 @@ def main():
         acked = put_orders(c, "a", 40)
         check(len(acked) == 40, f"{len(acked)} of 40 orders acknowledged")
 
+        # Usage errors answer 2 and change nothing.
+        for args in (["--dir", c.dir], ["--node", 1], ["--node", 1, "--dir", c.dir, "--data", c.dir],
+                     ["--node", "x", "--dir", c.dir]):
+            expect(["reseed"] + args, 2, f"usage: reseed {' '.join(map(str, args))} -> 2")
+        expect(["reseed", "--node", 1, "--dir", c.dir], 1, "a running node is not re-seeded",
+               has="runs")
+
         # A. truncated replica data file.
         kill_node(c, 1)
         f1 = os.path.join(c.dir, "node-1", "data.mdb")
@@ -120,8 +129,17 @@ def main():
             f.seek(16)
             f.write(b"\0\0\0\0")
         expect_damaged(c, 1, "meta page", "not an LMDB file")
-        rc, out, err = run("reseed", "--dir", c.dir, "--node", 1, timeout=120)
-        check(rc == 0, "meta page: reseed --node 1", f"(rc {rc} {out[-400:]!r} {err[-600:]!r})")
+        # The explicit form: cluster by --router, the data directory by --data.
+        router = f"tcp://127.0.0.1:{c.base}"
+        data1 = os.path.join(c.dir, "node-1")
+        rc, out, err = run("reseed", "--router", router, "--node", 1, "--data", data1, timeout=60)
+        check(rc == 0 and "now start orderstore-node --id 1" in out and not os.path.exists(data1),
+              "meta page: reseed --router URL --data DIR moves it aside and says how to start",
+              f"(rc {rc} {out[-400:]!r} {err[-600:]!r})")
+        os.mkdir(data1)
+        expect(["local", "start", "--dir", c.dir, 1], 0, "meta page: the node starts empty")
+        check(rs.wait_for(lambda: run("verify", "--dir", c.dir)[0] == 0, 30, step=0.5),
+              "meta page: the node re-seeds itself; verify is clean")
 
         # C. corrupted page in the primary.
         acked.update(more)
