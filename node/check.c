@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "log.h"
 #include "map.h"
+#include "migrate.h"
 #include "replog.h"
 #include "slot.h"
 #include "util.h"
@@ -188,8 +189,8 @@ static bool check_meta_rec(walk *w, const MDB_val *k, const MDB_val *v)
 		os_map_unref(m);
 		if (rc != OSTORE_OK)
 			return problem(w->r, "meta record 'map' does not decode: %s", ostore_strerror(rc));
-	} else if (IS("frozen")) {
-		if (v->mv_size != OS_MIG_BITMAP_SIZE + 8u * OSTORE_SLOTS)
+	} else if (IS(NODE_MIG_FROZEN_NAME)) {
+		if (v->mv_size != NODE_MIG_FROZEN_SIZE)
 			return problem(w->r, "meta record 'frozen' has %zu bytes", v->mv_size);
 	}
 #undef IS

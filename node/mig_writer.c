@@ -43,8 +43,8 @@
 #include "slot.h"
 #include "util.h"
 
-#define META_FROZEN "frozen"
-#define FROZEN_REC_SIZE (OS_MIG_BITMAP_SIZE + 8u * OSTORE_SLOTS)
+#define META_FROZEN NODE_MIG_FROZEN_NAME
+#define FROZEN_REC_SIZE NODE_MIG_FROZEN_SIZE
 
 static bool bit_get(const uint8_t *bm, uint16_t s)
 {

@@ -31,6 +31,10 @@
 #define NODE_MIG_VERSION_MAX (1ull << 62)
 /** Migration snapshot sessions open at once at most (the others are for replicas). */
 #define NODE_MIG_SESSIONS 4u
+/* The "frozen" meta record (mig_writer.c): the bitmap, then one u64 LSN per slot. Its
+ * size is checked at start (check.c). */
+#define NODE_MIG_FROZEN_NAME "frozen"
+#define NODE_MIG_FROZEN_SIZE (OS_MIG_BITMAP_SIZE + 8u * OSTORE_SLOTS)
 
 /**
  * node_mig_handle - answer a MIG_SNAP / MIG_LOG / MIG_FREEZE / MIG_APPLY / MIG_PURGE
