@@ -351,11 +351,26 @@ static void apply_pull(node_replica *rp, const os_hdr *h, const uint8_t *body, s
 			node_repl_confirm(rp->env->repl, t_recv);
 		return;
 	}
-	memset(&rp->job, 0, sizeof(rp->job));
-	rp->job.kind = NODE_JOB_REPL;
-	rp->job.log = rp->ents;
-	rp->job.nentries = h->count;
-	rc = run_job(rp);
+	/* Storage full: the primary may have committed these entries one transaction at a
+	 * time, reusing between them the pages its log trims freed; one transaction for all
+	 * of them can need more. So a batch answered OSTORE_EFULL is applied in halves, down
+	 * to one entry per transaction (each commit frees pages for the next). */
+	uint32_t done = 0, chunk = h->count;
+	rc = OSTORE_OK;
+	while (done < h->count) {
+		memset(&rp->job, 0, sizeof(rp->job));
+		rp->job.kind = NODE_JOB_REPL;
+		rp->job.log = rp->ents + done;
+		rp->job.nentries = h->count - done < chunk ? h->count - done : chunk;
+		rc = run_job(rp);
+		if (rc == OSTORE_EFULL && chunk > 1) {
+			chunk = (chunk + 1) / 2;
+			continue;
+		}
+		if (rc != OSTORE_OK)
+			break;
+		done += rp->job.nentries;
+	}
 	if (rc != OSTORE_OK) {
 		OS_ERROR("msg=\"applying replicated entries failed\" err=\"%s\"", ostore_strerror(rc));
 		sleep_ms(100);

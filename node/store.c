@@ -35,7 +35,7 @@
 #define META_EPOCH "applied_epoch"
 #define VERSION_SIZE 8u
 #define DISK_LOW_BYTES (4u << 20) /* an EIO with less free space than this is "disk full" */
-#define RESERVE_MIN (1ull << 20)  /* map reserve for deletes: at least 1 MiB ... */
+#define RESERVE_MIN (256ull << 10) /* map reserve past the maximum: at least 256 KiB ... */
 #define RESERVE_SHIFT 6           /* ... or 1/64 of --max-map-size */
 
 struct node_store {

@@ -210,11 +210,12 @@ void node_store_abort(node_store *st, MDB_txn *txn);
  */
 int node_store_grow(node_store *st);
 /**
- * node_store_reserve - with @on, let the map grow past the maximum by a reserve
- * (1/64 of it, at least 1 MiB) for a transaction that only deletes, since an LMDB delete
- * needs free pages too; without @on, go back to the maximum (LMDB keeps every page in
- * use mapped). Writer thread, no transaction open. Cannot fail (an error is logged and
- * the next write answers OSTORE_EFULL).
+ * node_store_reserve - with @on, let the map grow past the maximum by a reserve (1/64 of
+ * it, at least 256 KiB) for a transaction that must not fail for space: a primary's
+ * delete-only batch (an LMDB delete needs free pages too) or a replica applying what its
+ * primary committed (its page layout differs a little); without @on, go back to the
+ * maximum (LMDB keeps every page in use mapped). Writer thread, no transaction open.
+ * Cannot fail (an error is logged and the next write answers OSTORE_EFULL).
  */
 void node_store_reserve(node_store *st, bool on);
 

@@ -509,6 +509,7 @@ static int snap_apply(node_writer *w, MDB_txn *txn, node_job *job)
 static void run_replica_job(node_writer *w, node_job *job)
 {
 	uint64_t lsn0 = w->lsn, epoch0 = w->epoch;
+	bool reserve = false;
 	int rc;
 	for (;;) {
 		MDB_txn *txn;
@@ -527,9 +528,21 @@ static void run_replica_job(node_writer *w, node_job *job)
 			w->lsn = lsn0;
 			w->epoch = epoch0;
 		}
-		if (rc != OSTORE_EFULL || node_store_grow(w->env->store) != OSTORE_OK)
+		if (rc != OSTORE_EFULL || reserve)
 			break;
+		/* At the maximum, a replica still applies what its primary committed: its page
+		 * layout differs (other transactions), so with the same --max-map-size it can
+		 * run out a few pages earlier; the reserve covers that and the primary's DELs. */
+		int grown = node_store_grow(w->env->store);
+		if (grown == OSTORE_EFULL) {
+			reserve = true;
+			node_store_reserve(w->env->store, true);
+		} else if (grown != OSTORE_OK) {
+			break;
+		}
 	}
+	if (reserve)
+		node_store_reserve(w->env->store, false);
 	if (rc == OSTORE_OK)
 		node_repl_committed(w->env->repl, w->lsn);
 	job->status = rc;
