@@ -333,8 +333,13 @@ bool node_check_env(MDB_env *env, uint32_t node_id, node_check_mode mode, node_c
 		return true;
 	uint64_t t0 = os_now_ns();
 	walk w = {.r = r, .full = mode == NODE_CHECK_FULL};
-	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &w.txn)) != 0)
-		return lmdb_problem(&w, "read transaction", rc);
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &w.txn)) != 0) {
+		if (node_check_is_damage(rc))
+			return lmdb_problem(&w, "read transaction", rc);
+		/* not damage (e.g. no reader slot): the open's own transaction reports it */
+		OS_WARN("msg=\"start-up check skipped\" err=\"%s\"", mdb_strerror(rc));
+		return true;
+	}
 	bool ok = walk_env(&w);
 	mdb_txn_abort(w.txn); /* also closes the DBI handles it opened */
 	r->ns = os_now_ns() - t0;
