@@ -351,8 +351,9 @@ static size_t stall_locked(rt_nodes *ns, rt_node *n, nng_aio **abort)
 	size_t k = 0;
 	if (abort == NULL)
 		return 0; /* no memory: the calls end at their own timeouts */
+	/* done is set and cleared under ns->mtx: set = taken from the pool, not released */
 	for (rt_call *c = ns->all_calls; c != NULL && k < n->ncalls; c = c->all_next)
-		if (c->node == n && c->phase != PH_IDLE && !c->probe)
+		if (c->node == n && c->done != NULL && !c->probe)
 			abort[k++] = c->aio;
 	return k;
 }
@@ -362,7 +363,8 @@ static size_t stall_locked(rt_nodes *ns, rt_node *n, nng_aio **abort)
  * holds ns->mtx, which is dropped and retaken to launch probes and abort calls (nng
  * calls outside our lock: an abort completes the call through call_cb, which locks).
  * An abort can hit a call that completed and was reused meanwhile: the node is stalled
- * by then, so that can only be a probe, which the next round sends again.
+ * by then, so that can only be a probe, which the next round sends again. A call taken
+ * but not yet sent is not affected by the abort and ends at its own timeout.
  */
 static void health_round_locked(rt_nodes *ns)
 {
@@ -507,6 +509,8 @@ static void retire_locked(rt_nodes *ns, rt_node *n)
 	if (n->state == NODE_RETIRED)
 		return;
 	n->state = NODE_RETIRED;
+	if (n->health == HEALTH_STALLED) /* a successor record with this id starts OK */
+		rt_metrics_node_stalled(n->id, false);
 	if (!n->queued_close) {
 		n->queued_close = true;
 		n->work_next = ns->to_close;
