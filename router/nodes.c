@@ -38,6 +38,9 @@
  *    replica's ack) from being declared stalled: it answers from a free context. The
  *    connection thread runs the checks every stall_ms / 4 (timed wait on its condition
  *    variable); probes are calls of the node's pool beyond max_calls (at most one).
+ *  - max_calls (the per-node cap) refuses with OSTORE_EOVERLOAD only while the node has
+ *    not replied for stall_ms / 4 (always with the detector off), so it bounds what a
+ *    node that went silent holds before the detector fires, not a healthy burst.
  *  - Metrics: a call counts as in flight from its send to its completion (rt_metrics.h);
  *    refusals (overload, stalled), stalls and the stalled state per node too.
  *  - One mutex (ns->mtx) guards the table, the pools and the queues; it is held only for
@@ -279,11 +282,16 @@ static int node_open(rt_nodes *ns, rt_node *n)
 }
 
 /* Take a call of @n's pool (a probe may exceed max_calls by one); caller holds ns->mtx.
+ * The cap refuses only while the node is quiet (no reply for stall_ms / 4; always when the
+ * detector is off): a node that keeps answering may take a burst of every context, a node
+ * that went silent cannot hold more than max_calls of them until the detector ends them.
  * Returns the call, or NULL with *st set (OSTORE_EOVERLOAD, OSTORE_ENOMEM). */
 static rt_call *call_take_locked(rt_nodes *ns, rt_node *n, bool probe, int *st)
 {
 	unsigned busy = n->inflight - (n->probing ? 1u : 0u);
-	if (!probe && busy >= ns->o.max_calls) {
+	uint64_t quiet_ns = (uint64_t)ns->o.stall_ms * 250000u;
+	if (!probe && busy >= ns->o.max_calls &&
+	    (quiet_ns == 0 || os_now_ns() - n->progress_ns >= quiet_ns)) {
 		*st = OSTORE_EOVERLOAD;
 		return NULL;
 	}

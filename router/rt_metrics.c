@@ -57,7 +57,8 @@ static const os_metric_slot defs[] = {
 	  .type = OS_METRIC_COUNTER, .labels = {NODE_LABEL("node")}, .sparse = true},
 	 M(stalls)},
 	{{.name = "orderstore_router_node_overload_refusals_total",
-	  .help = "Calls to a node refused with EOVERLOAD: --max-node-calls already in flight.",
+	  .help = "Calls to a node refused with EOVERLOAD: --max-node-calls already in flight "
+	          "and no reply from it for --stall-ms/4.",
 	  .type = OS_METRIC_COUNTER, .labels = {NODE_LABEL("node")}, .sparse = true},
 	 M(refused_overload)},
 	{{.name = "orderstore_router_node_stalled_refusals_total",

@@ -171,6 +171,7 @@ static int wait_pending(pending *p, int timeout_ms)
 static void test_stalled_node(void **state)
 {
 	(void)state;
+	th_kill(k.node_pid[0], SIGCONT);
 	char url[64];
 	int mport = th_free_port();
 	char stall[16];
@@ -234,6 +235,7 @@ static void test_stalled_node(void **state)
 static void test_node_calls_cap(void **state)
 {
 	(void)state;
+	th_kill(k.node_pid[0], SIGCONT);
 	char url[64];
 	int mport = th_free_port();
 	const char *extra[] = {"--stall-ms", "0", "--max-node-calls", "2", NULL};
@@ -245,7 +247,13 @@ static void test_node_calls_cap(void **state)
 	pending p[2];
 	submit_get(c, &p[0], ids[0][0]);
 	submit_get(c, &p[1], ids[0][1]);
-	usleep(300000); /* both calls out at the router */
+	/* both calls out at the router (a loaded machine may take a while to get there) */
+	for (int i = 0; i < 200 && metric(mport, "orderstore_router_node_inflight{node=\"0\"}") < 2; i++)
+		usleep(50000);
+	double inflight = metric(mport, "orderstore_router_node_inflight{node=\"0\"}");
+	if (inflight != 2)
+		fail_msg("calls in flight to node 0: %g, gets: %d %d", inflight, atomic_load(&p[0].st),
+		         atomic_load(&p[1].st));
 	uint64_t ms;
 	assert_int_equal(get(c, ids[0][2], &ms), OSTORE_EOVERLOAD);
 	assert_true(ms < FAST_MS);
@@ -263,12 +271,13 @@ static void test_node_calls_cap(void **state)
 static void test_conn_limit(void **state)
 {
 	(void)state;
+	th_kill(k.node_pid[0], SIGCONT);
 	char url[64];
 	int mport = th_free_port();
 	const char *extra[] = {"--max-connections", "1", NULL};
 	pid_t rp = start_router(url, sizeof(url), mport, extra);
 	usleep(200000); /* start_router's PING connection is gone */
-	ostore_client *a = open_client(url, 1000, 0);
+	ostore_client *a = open_client(url, 5000, 0);
 	assert_int_equal(get(a, ids[1][0], NULL), OSTORE_OK);
 	ostore_client *b = open_client(url, 1000, 0);
 	int st = get(b, ids[1][0], NULL);
