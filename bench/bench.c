@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "map.h"
 #include "orders.h"
 #include "report.h"
 #include "util.h"
@@ -57,6 +58,12 @@ static void usage(FILE *f)
 	        "  --json FILE          write the result as JSON\n"
 	        "  --csv FILE           write the per-second series (ops, failures, p50, p99, max)\n"
 	        "  --quiet              no progress lines on stderr\n"
+	        "  --avoid-shard S      orderstore, YCSB workloads: never draw a key whose slot\n"
+	        "                       is on shard S (by --map FILE, else DIR/map.json of --dir)\n"
+	        "  --map FILE           the cluster map JSON for --avoid-shard\n"
+	        "  --no-preload         skip the preload: an earlier run loaded --records\n"
+	        "  --coalesce-items N   orderstore: liborderstore's coalesce_max_items (1 = no\n"
+	        "                       coalescing: every request its own frame, no window)\n"
 	        "  --help, --version\n"
 	        "Exit: 0 ok, 1 requests failed, 2 usage, 3 target unreachable or setup failed.\n",
 	        OB_DEFAULT_ORDERS);
@@ -84,7 +91,7 @@ static int read_routers(const char *dir, ob_config *cfg)
 enum {
 	O_ROUTER = 256, O_DIR, O_TARGET, O_WORKLOAD, O_KEYS, O_RECORDS, O_VSIZE, O_CONC,
 	O_SECONDS, O_OPS, O_RATE, O_TIMEOUT, O_CONNS, O_BATCH, O_OFILE, O_OPOOL, O_JSON, O_CSV, O_QUIET,
-	O_HELP, O_VERSION
+	O_AVOID, O_MAP, O_NOPRELOAD, O_COALESCE, O_HELP, O_VERSION
 };
 
 /* Parse argv into @cfg. Returns -1 to continue, otherwise the exit status. */
@@ -110,6 +117,10 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 		{"json", required_argument, NULL, O_JSON},
 		{"csv", required_argument, NULL, O_CSV},
 		{"quiet", no_argument, NULL, O_QUIET},
+		{"avoid-shard", required_argument, NULL, O_AVOID},
+		{"map", required_argument, NULL, O_MAP},
+		{"no-preload", no_argument, NULL, O_NOPRELOAD},
+		{"coalesce-items", required_argument, NULL, O_COALESCE},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -153,6 +164,15 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 		case O_JSON: cfg->json_path = optarg; break;
 		case O_CSV: cfg->csv_path = optarg; break;
 		case O_QUIET: cfg->quiet = 1; break;
+		case O_AVOID: {
+			uint64_t v = 0;
+			bad = os_parse_u64(optarg, 0, OS_MAP_MAX_IDS - 1, &v);
+			cfg->avoid_shard = (int64_t)v;
+			break;
+		}
+		case O_MAP: cfg->map_path = optarg; break;
+		case O_NOPRELOAD: cfg->no_preload = 1; break;
+		case O_COALESCE: bad = os_parse_u64(optarg, 1, OSTORE_MAX_BATCH, &cfg->coalesce); break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION:
 			printf("orderstore-bench %s (redis driver: %s)\n", ostore_version_string(),
@@ -183,6 +203,20 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 		fprintf(stderr, "orderstore-bench: unknown workload '%s'\n", wl);
 		return 2;
 	}
+	if (cfg->avoid_shard >= 0 && (cfg->target != NULL || cfg->wl->id == OB_W_ORDERS)) {
+		fprintf(stderr, "orderstore-bench: --avoid-shard is for orderstore and the YCSB "
+		                "workloads\n");
+		return 2;
+	}
+	if (cfg->avoid_shard >= 0 && cfg->map_path == NULL) {
+		static char mp[4096];
+		if (dir == NULL) {
+			fprintf(stderr, "orderstore-bench: --avoid-shard needs --map FILE or --dir DIR\n");
+			return 2;
+		}
+		snprintf(mp, sizeof(mp), "%s/map.json", dir);
+		cfg->map_path = mp;
+	}
 	if (!seconds_given && cfg->ops_limit != UINT64_MAX)
 		cfg->seconds = 3600;
 	if (cfg->target == NULL && cfg->nrouters == 0 && (dir == NULL || read_routers(dir, cfg) != 0)) {
@@ -193,6 +227,34 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 	return -1;
 }
 
+/* --avoid-shard: flag the slots of that shard in the map. Returns 0 or -1 (printed). */
+static int skip_setup(ob_run *run, const ob_config *cfg)
+{
+	os_map *m = NULL;
+	char err[256] = "";
+	if (os_map_load_file(cfg->map_path, &m, err, sizeof(err)) != OSTORE_OK) {
+		fprintf(stderr, "orderstore-bench: --map %s: %s\n", cfg->map_path, err);
+		return -1;
+	}
+	uint16_t sh = (uint16_t)cfg->avoid_shard;
+	uint32_t owned = os_map_slot_count(m, sh);
+	if (os_map_shard_by_id(m, sh) == NULL || owned == 0 || owned == OSTORE_SLOTS) {
+		fprintf(stderr, "orderstore-bench: --avoid-shard %u: the map has no such shard, or it "
+		                "owns no slot or every slot\n", sh);
+		os_map_unref(m);
+		return -1;
+	}
+	run->skip_slot = calloc(OSTORE_SLOTS, 1);
+	if (run->skip_slot == NULL) {
+		os_map_unref(m);
+		return -1;
+	}
+	for (uint32_t s = 0; s < OSTORE_SLOTS; s++)
+		run->skip_slot[s] = m->slot_shard[s] == sh;
+	os_map_unref(m);
+	return 0;
+}
+
 /* Prepare everything the slots share, and the slots. Returns 0 or -1 (printed). */
 static int run_setup(ob_run *run, const ob_config *cfg)
 {
@@ -201,6 +263,8 @@ static int run_setup(ob_run *run, const ob_config *cfg)
 		fprintf(stderr, "orderstore-bench: bad key space\n");
 		return -1;
 	}
+	if (cfg->avoid_shard >= 0 && skip_setup(run, cfg) != 0)
+		return -1;
 	uint64_t seed = os_random_u64();
 	snprintf(run->tag, sizeof(run->tag), "%08llx", (unsigned long long)(seed & 0xFFFFFFFFu));
 	run->value = malloc(cfg->value_size ? cfg->value_size : 1);
@@ -249,6 +313,7 @@ static void run_cleanup(ob_run *run)
 		for (uint64_t i = 0; i < run->cfg->concurrency; i++)
 			free(run->slots[i].vbuf);
 	free(run->slots);
+	free(run->skip_slot);
 	free(run->value);
 	ob_orders_free(run->orders);
 	ob_report_destroy(run->report);
@@ -259,7 +324,7 @@ int main(int argc, char **argv)
 	ob_config cfg = {.dist = OB_DIST_UNIFORM, .records = 10000, .value_size = 200,
 	                 .concurrency = 64, .seconds = 10, .ops_limit = UINT64_MAX,
 	                 .timeout_ms = 5000, .batch = 1, .orders_file = OB_DEFAULT_ORDERS,
-	                 .orders_pool = 4096};
+	                 .orders_pool = 4096, .avoid_shard = -1};
 	int rc = parse_args(argc, argv, &cfg);
 	if (rc >= 0)
 		return rc;
@@ -276,7 +341,7 @@ int main(int argc, char **argv)
 	run.report = ob_report_create(cfg.seconds + cfg.timeout_ms / 1000 + 2);
 	if (run.report == NULL || drv->open(&run, &st) != 0)
 		goto out;
-	if (cfg.wl->preload) {
+	if (cfg.wl->preload && !cfg.no_preload) {
 		uint64_t t0 = os_now_ns();
 		if (drv->preload(&run, st) != 0)
 			goto out;

@@ -97,6 +97,10 @@ typedef struct ob_config {
 	uint64_t orders_pool;
 	const char *json_path, *csv_path;
 	int quiet;
+	uint64_t coalesce;    /* orderstore: ostore_options.coalesce_max_items (0 = default) */
+	int no_preload;       /* the records are there already (an earlier run loaded them) */
+	int64_t avoid_shard;  /* -1, or keys of this shard are never drawn (YCSB workloads) */
+	const char *map_path; /* cluster map JSON for avoid_shard */
 } ob_config;
 
 typedef struct ob_orders ob_orders;
@@ -129,6 +133,7 @@ typedef struct ob_slot {
 struct ob_run {
 	const ob_config *cfg;
 	ob_keygen keys;
+	uint8_t *skip_slot; /* NULL, or OSTORE_SLOTS flags: 1 = draw another key */
 	ob_orders *orders; /* NULL unless the workload is orders */
 	uint8_t *value;    /* value_size random letters */
 	char tag[12];      /* random run tag in order IDs, so reruns never collide */

@@ -26,6 +26,7 @@
 
 #include "bench.h"
 #include "report.h"
+#include "slot.h"
 #include "util.h"
 
 typedef struct dslot {
@@ -66,6 +67,7 @@ static int od_open(ob_run *run, void **state)
 	o.nrouters = cfg->nrouters;
 	o.timeout_ms = (uint32_t)cfg->timeout_ms;
 	o.max_inflight = (uint32_t)cfg->concurrency + 16;
+	o.coalesce_max_items = (uint32_t)cfg->coalesce;
 	ostore_status st = ostore_open(&o, &d->c);
 	if (st != OSTORE_OK) {
 		fprintf(stderr, "orderstore-bench: open: %s\n", ostore_strerror(st));
@@ -105,11 +107,15 @@ static int od_preload(ob_run *run, void *state)
 	char ids[BATCH][OB_KEY_MAX];
 	for (uint64_t k = 0; k < run->cfg->records;) {
 		size_t n = 0;
-		for (; n < BATCH && k < run->cfg->records; n++, k++) {
+		for (; n < BATCH && k < run->cfg->records; k++) {
 			size_t l = ob_record_key(ids[n], k);
-			items[n] = (ostore_item){.op = OSTORE_OP_PUT, .id = ids[n], .id_len = l,
+			if (run->skip_slot != NULL && run->skip_slot[os_slot_of(ids[n], l)])
+				continue; /* --avoid-shard: never drawn, so not loaded either */
+			items[n++] = (ostore_item){.op = OSTORE_OP_PUT, .id = ids[n], .id_len = l,
 			                         .value = run->value, .value_len = run->cfg->value_size};
 		}
+		if (n == 0)
+			break;
 		ostore_status st = ostore_batch(d->c, items, n);
 		for (size_t i = 0; st == OSTORE_OK && i < n; i++)
 			st = items[i].status;

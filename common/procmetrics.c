@@ -61,6 +61,12 @@ static const os_metric_def defs[] = {
 	{.name = "orderstore_connections_total",
 	 .help = "Connections (nng pipes) accepted on the serving socket.",
 	 .type = OS_METRIC_COUNTER},
+	{.name = "orderstore_connections_refused_total",
+	 .help = "Connections closed on arrival because --max-connections were open.",
+	 .type = OS_METRIC_COUNTER},
+	{.name = "orderstore_max_connections",
+	 .help = "The --max-connections limit of the serving socket (0 = none).",
+	 .type = OS_METRIC_GAUGE},
 	{.name = "orderstore_uptime_seconds",
 	 .help = "Seconds since the process started.",
 	 .type = OS_METRIC_GAUGE,
@@ -86,7 +92,7 @@ int os_procmetrics_init(os_procmetrics *pm, os_metrics *reg)
 	pm->reg = reg;
 	pm->start_ns = os_now_ns();
 	os_metric **slots[] = {&pm->requests, &pm->duration, &pm->conns, &pm->conns_total,
-	                       &pm->uptime, &pm->start_time, &pm->build};
+	                       &pm->conns_refused, &pm->max_conns_g, &pm->uptime, &pm->start_time, &pm->build};
 	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
 		int rc = os_metrics_add(reg, &defs[i], slots[i]);
 		if (rc != OSTORE_OK)
@@ -205,12 +211,26 @@ void os_procmetrics_data_reply(os_procmetrics *pm, const os_item *items, uint16_
 	acc_end(pm, &a, dur_ns);
 }
 
+/*
+ * Connection limit. nng runs ADD_PRE for every new pipe and, once ADD_PRE ran, REM_POST
+ * exactly once when it goes (also for a pipe closed inside ADD_PRE, which never gets
+ * ADD_POST). So ADD_PRE counts every pipe in pm->live and REM_POST uncounts it; a pipe
+ * that finds max_conns already counted is closed on the spot (nng_pipe_close is the one
+ * call allowed there, library-facts) and only lives until its REM_POST. The gauge shows
+ * pm->live, so for a moment it includes pipes being refused.
+ */
 static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	(void)p;
 	(void)ev;
 	os_procmetrics *pm = arg;
+	unsigned live = atomic_fetch_add(&pm->live, 1) + 1;
 	os_metric_gauge_add(pm->conns, 0, 1);
+	if (pm->max_conns != 0 && live > pm->max_conns) {
+		os_metric_inc(pm->conns_refused, 0);
+		OS_DEBUG("msg=\"connection refused: limit reached\" max_connections=%u", pm->max_conns);
+		nng_pipe_close(p);
+		return;
+	}
 	os_metric_inc(pm->conns_total, 0);
 }
 
@@ -219,12 +239,15 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)p;
 	(void)ev;
 	os_procmetrics *pm = arg;
+	atomic_fetch_sub(&pm->live, 1);
 	os_metric_gauge_add(pm->conns, 0, -1);
 }
 
-int os_procmetrics_watch_socket(os_procmetrics *pm, nng_socket s)
+int os_procmetrics_watch_socket(os_procmetrics *pm, nng_socket s, unsigned max_conns)
 {
-	int rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, pipe_added, pm);
+	pm->max_conns = max_conns;
+	os_metric_set(pm->max_conns_g, 0, max_conns);
+	int rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, pipe_added, pm);
 	if (rv == 0)
 		rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, pipe_removed, pm);
 	return rv == 0 ? OSTORE_OK : os_from_nng(rv);

@@ -7,7 +7,9 @@
  *   orderstore_request_duration_seconds{op}       histogram (DATA: one per item, each
  *                                                 observing its frame's latency)
  *   orderstore_open_connections                   gauge (nng pipes of the serving socket)
- *   orderstore_connections_total                  counter
+ *   orderstore_connections_total                  counter (accepted)
+ *   orderstore_connections_refused_total          counter (over --max-connections)
+ *   orderstore_max_connections                    gauge (the limit, 0 = none)
  *   orderstore_uptime_seconds, orderstore_process_start_time_seconds   gauges
  *   orderstore_build_info{version}                gauge, always 1
  *
@@ -46,8 +48,11 @@ typedef enum os_mop {
 /** The shared families of one process. */
 typedef struct os_procmetrics {
 	os_metrics *reg;
-	os_metric *requests, *duration, *conns, *conns_total, *uptime, *start_time, *build;
+	os_metric *requests, *duration, *conns, *conns_total, *conns_refused, *max_conns_g,
+	    *uptime, *start_time, *build;
 	uint64_t start_ns; /* os_now_ns() at init */
+	unsigned max_conns;   /* connection limit of the watched socket, 0 = none */
+	_Atomic unsigned live; /* its pipes, refused ones until they are gone */
 } os_procmetrics;
 
 /** os_procmetrics_init - register the shared families in @reg (borrowed) and its
@@ -75,10 +80,15 @@ void os_procmetrics_items(os_procmetrics *pm, const os_item *items, const os_res
 void os_procmetrics_data_reply(os_procmetrics *pm, const os_item *items, uint16_t n,
                                const uint8_t *reply, size_t len, uint64_t dur_ns);
 
-/** os_procmetrics_watch_socket - count pipes of @s in orderstore_open_connections
- *  (pipe notify callbacks that only add to atomics). Returns OSTORE_OK or an nng error
- *  translated. */
-int os_procmetrics_watch_socket(os_procmetrics *pm, nng_socket s);
+/**
+ * os_procmetrics_watch_socket - count the pipes of @s in orderstore_open_connections and
+ * enforce @max_conns (0 = no limit): a connection arriving while @max_conns are open is
+ * closed at once and counted in orderstore_connections_refused_total (pipe notify
+ * callbacks: atomics and nng_pipe_close only). The peer sees the connection drop; an
+ * nng dialer retries later. Call once per process, before @s listens.
+ * Returns OSTORE_OK or an nng error translated.
+ */
+int os_procmetrics_watch_socket(os_procmetrics *pm, nng_socket s, unsigned max_conns);
 
 /** One family of a process's own table: its definition and where its handle goes. */
 typedef struct os_metric_slot {

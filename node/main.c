@@ -50,6 +50,7 @@ typedef struct node_config {
 	const char *map_file;
 	uint64_t no_sync;
 	uint64_t contexts;
+	uint64_t max_conns;
 	uint64_t max_value;
 	uint64_t map_size_mib;
 	uint64_t max_map_size_mib;
@@ -83,6 +84,8 @@ static const opt_def opts[] = {
 	{"no-sync", OPT_FLAG, CFG(no_sync), false, 0, 1, 0, NULL,
 	 "do not fsync commits (a crash may lose the last acknowledged writes)"},
 	{"contexts", OPT_U64, CFG(contexts), false, 1, 1024, 64, "N", "concurrent requests (nng contexts)"},
+	{"max-connections", OPT_U64, CFG(max_conns), false, 1, 65536, 1024, "N",
+	 "connections open at once (routers, replicas, tools); more are closed on arrival"},
 	{"max-value", OPT_U64, CFG(max_value), false, 0, OSTORE_MAX_VALUE_LIMIT,
 	 OSTORE_DEFAULT_MAX_VALUE, "BYTES", "largest value accepted"},
 	{"map-size", OPT_U64, CFG(map_size_mib), false, 1, 1u << 20, 256, "MiB", "initial LMDB map size"},
@@ -327,6 +330,7 @@ int main(int argc, char **argv)
 	node_server_opts sv = {
 		.url = cfg.listen,
 		.contexts = (unsigned)cfg.contexts,
+		.max_conns = (unsigned)cfg.max_conns,
 		.recv_max = OS_FRAME_MAX_DEFAULT, /* >= max-value + 1 MiB for any max-value */
 	};
 	if (node_server_create(&env, &sv, &srv) != OSTORE_OK)

@@ -206,8 +206,8 @@ int node_server_create(node_env *env, const node_server_opts *o, node_server **o
 		s->nctx++;
 	}
 	if (node_metrics_proc() != NULL &&
-	    os_procmetrics_watch_socket(node_metrics_proc(), s->sock) != OSTORE_OK)
-		OS_WARN("msg=\"cannot count connections\"");
+	    os_procmetrics_watch_socket(node_metrics_proc(), s->sock, o->max_conns) != OSTORE_OK)
+		OS_WARN("msg=\"cannot count or limit connections\"");
 	/* The listener inherits the socket's NNG_OPT_RECVMAXSZ set above. */
 	if ((rv = nng_listener_create(&s->listener, s->sock, o->url)) != 0 ||
 	    (rv = nng_listener_start(s->listener, 0)) != 0) {

@@ -17,6 +17,7 @@ typedef struct node_server_opts {
 	const char *url;    /* listen address, e.g. tcp://127.0.0.1:7101 */
 	unsigned contexts;  /* nng contexts (concurrent requests), >= 1 */
 	size_t recv_max;    /* NNG_OPT_RECVMAXSZ, bytes */
+	unsigned max_conns; /* connections open at once, 0 = no limit */
 } node_server_opts;
 
 /**

@@ -34,7 +34,6 @@
 #include "util.h"
 
 #define MAX_SEEDS 64
-#define CALLS_PER_NODE 1024u
 
 typedef struct rt_opts {
 	const char *listen;
@@ -43,6 +42,9 @@ typedef struct rt_opts {
 	unsigned nseeds;
 	uint64_t timeout_ms;
 	uint64_t contexts;
+	uint64_t max_node_calls; /* 0 = 3/4 of contexts */
+	uint64_t stall_ms;
+	uint64_t max_conns;
 	uint64_t max_value;
 	int log_level;
 	const char *metrics_addr;
@@ -52,7 +54,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: orderstore-router --listen URL (--map FILE | --seed NODE_URL [--seed ...])\n"
-	        "                         [--timeout-ms MS] [--contexts N] [--max-value BYTES]\n"
+	        "                         [--timeout-ms MS] [--contexts N] [--max-node-calls N]\n"
+	        "                         [--stall-ms MS] [--max-connections N] [--max-value BYTES]\n"
 	        "                         [--log-level debug|info|warn|error] [--metrics-addr HOST:PORT]\n"
 	        "                         [--help] [--version]\n"
 	        "\n"
@@ -61,6 +64,14 @@ static void usage(FILE *f)
 	        "  --seed NODE_URL     ask this node for the cluster map (repeatable, up to %d)\n"
 	        "  --timeout-ms MS     timeout of each call forwarded to a node (default 2000)\n"
 	        "  --contexts N        client requests served at once (default 128, 1..4096)\n"
+	        "  --max-node-calls N  calls in flight to one node that has not replied for\n"
+	        "                      --stall-ms/4 (any node if --stall-ms 0); beyond, its items\n"
+	        "                      answer EOVERLOAD at once (default 3/4 of --contexts)\n"
+	        "  --stall-ms MS       a node silent for MS with calls out is pinged; unanswered\n"
+	        "                      for MS more it is stalled: its items answer EUNAVAIL at once\n"
+	        "                      until it answers a ping (default 250, 0 = off, ..60000)\n"
+	        "  --max-connections N client connections at once; more are closed on arrival\n"
+	        "                      (default 1024, 1..65536)\n"
 	        "  --max-value BYTES   largest value accepted (default %u, at most %u)\n"
 	        "  --log-level L       debug, info, warn or error (default info)\n"
 	        "  --metrics-addr H:P  serve Prometheus metrics at http://H:P/metrics (default off)\n",
@@ -95,6 +106,9 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 		{"seed", required_argument, NULL, 's'},
 		{"timeout-ms", required_argument, NULL, 't'},
 		{"contexts", required_argument, NULL, 'c'},
+		{"max-node-calls", required_argument, NULL, 'n'},
+		{"stall-ms", required_argument, NULL, 'S'},
+		{"max-connections", required_argument, NULL, 'C'},
 		{"max-value", required_argument, NULL, 'v'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"metrics-addr", required_argument, NULL, 'M'},
@@ -102,8 +116,8 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	*o = (rt_opts){.timeout_ms = 2000, .contexts = 128, .max_value = OSTORE_DEFAULT_MAX_VALUE,
-	               .log_level = OS_LOG_INFO};
+	*o = (rt_opts){.timeout_ms = 2000, .contexts = 128, .stall_ms = 250, .max_conns = 1024,
+	               .max_value = OSTORE_DEFAULT_MAX_VALUE, .log_level = OS_LOG_INFO};
 	opterr = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -128,6 +142,18 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 		case 'c':
 			if (os_parse_u64(optarg, 1, 4096, &o->contexts) != 0)
 				return bad_usage("--contexts: expected 1..4096, got '%s'", optarg);
+			break;
+		case 'n':
+			if (os_parse_u64(optarg, 1, 65536, &o->max_node_calls) != 0)
+				return bad_usage("--max-node-calls: expected 1..65536, got '%s'", optarg);
+			break;
+		case 'S':
+			if (os_parse_u64(optarg, 0, 60000, &o->stall_ms) != 0)
+				return bad_usage("--stall-ms: expected 0..60000, got '%s'", optarg);
+			break;
+		case 'C':
+			if (os_parse_u64(optarg, 1, 65536, &o->max_conns) != 0)
+				return bad_usage("--max-connections: expected 1..65536, got '%s'", optarg);
 			break;
 		case 'v':
 			if (os_parse_u64(optarg, 0, OSTORE_MAX_VALUE_LIMIT, &o->max_value) != 0)
@@ -162,6 +188,8 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 		return bad_usage("--listen URL is required%s", "");
 	if ((o->map_file != NULL) == (o->nseeds > 0))
 		return bad_usage("give exactly one of --map FILE or --seed NODE_URL%s", "");
+	if (o->max_node_calls == 0)
+		o->max_node_calls = o->contexts * 3 / 4 > 0 ? o->contexts * 3 / 4 : 1;
 	if (check_url("--listen", o->listen) != 0)
 		return 2;
 	for (unsigned i = 0; i < o->nseeds; i++)
@@ -296,7 +324,8 @@ int main(int argc, char **argv)
 	rt_readsel *reads = NULL;
 	rt_nodes_opts nopts = {.timeout_ms = (uint32_t)o.timeout_ms,
 	                       .recv_max = OS_FRAME_MAX_DEFAULT,
-	                       .max_calls = CALLS_PER_NODE};
+	                       .max_calls = (unsigned)o.max_node_calls,
+	                       .stall_ms = (uint32_t)o.stall_ms};
 	if (rt_nodes_create(&nopts, &nodes) != OSTORE_OK || rt_maps_create(nodes, &maps) != OSTORE_OK ||
 	    rt_readsel_create(&reads) != OSTORE_OK) {
 		OS_ERROR("msg=\"cannot start: out of resources\"");
@@ -320,7 +349,8 @@ int main(int argc, char **argv)
 	rt_env env = {.maps = maps, .nodes = nodes, .reads = reads,
 	              .max_value = (uint32_t)o.max_value};
 	rt_server_opts sopts = {.listen = o.listen, .contexts = (unsigned)o.contexts,
-	                        .recv_max = OS_FRAME_MAX_DEFAULT};
+	                        .recv_max = OS_FRAME_MAX_DEFAULT,
+	                        .max_conns = (unsigned)o.max_conns};
 	int st = rt_server_create(&sopts, &env, &srv);
 	if (st != OSTORE_OK) {
 		fprintf(stderr, "orderstore-router: cannot serve on %s: %s\n", o.listen,
@@ -333,8 +363,10 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	OS_INFO("msg=\"router started\" version=%s epoch=%llu timeout_ms=%u", OSTORE_VERSION,
-	        (unsigned long long)rt_maps_epoch(maps), (unsigned)o.timeout_ms);
+	OS_INFO("msg=\"router started\" version=%s epoch=%llu timeout_ms=%u max_node_calls=%u "
+	        "stall_ms=%u max_connections=%u",
+	        OSTORE_VERSION, (unsigned long long)rt_maps_epoch(maps), (unsigned)o.timeout_ms,
+	        (unsigned)o.max_node_calls, (unsigned)o.stall_ms, (unsigned)o.max_conns);
 	int sig;
 	while ((sig = wait_signal(&stop, 3600 * 1000L)) == 0)
 		;

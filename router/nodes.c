@@ -23,7 +23,26 @@
  *    is closed (ending its calls with OSTORE_EUNAVAIL) and the record is kept until
  *    rt_nodes_destroy(), so a callback never sees freed memory. Address changes are rare
  *    (operator actions), so the kept records stay few.
- *  - Metrics: a call counts as in flight from its send to its completion (rt_metrics.h).
+ *  - Stalled nodes (opts.stall_ms > 0), so that one node that stops answering (SIGSTOP,
+ *    a hung disk, a dead host) cannot hold the router's contexts, and with them the
+ *    requests for every other shard, for whole call timeouts:
+ *
+ *      OK ──calls out, no reply for stall_ms──▶ SUSPECT: send a PING
+ *       ▲                                          │ no answer within stall_ms
+ *       │ any reply (PING included)                ▼
+ *       └──────────────────────────────────── STALLED: abort its calls (EUNAVAIL now),
+ *                                                refuse new ones (EUNAVAIL), PING every
+ *                                                stall_ms until one is answered
+ *
+ *    The PING keeps a node that is merely slow (a long disk sync, writes waiting for a
+ *    replica's ack) from being declared stalled: it answers from a free context. The
+ *    connection thread runs the checks every stall_ms / 4 (timed wait on its condition
+ *    variable); probes are calls of the node's pool beyond max_calls (at most one).
+ *  - max_calls (the per-node cap) refuses with OSTORE_EOVERLOAD only while the node has
+ *    not replied for stall_ms / 4 (always with the detector off), so it bounds what a
+ *    node that went silent holds before the detector fires, not a healthy burst.
+ *  - Metrics: a call counts as in flight from its send to its completion (rt_metrics.h);
+ *    refusals (overload, stalled), stalls and the stalled state per node too.
  *  - One mutex (ns->mtx) guards the table, the pools and the queues; it is held only for
  *    list operations, never across an nng call that can wait.
  */
@@ -33,16 +52,19 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/protocol/reqrep0/req.h>
 
 #include "buf.h"
+#include "frame.h"
 #include "log.h"
 #include "rt_metrics.h"
 #include "util.h"
 #include "wire.h"
 
 enum { NODE_NEW, NODE_READY, NODE_FAILED, NODE_RETIRED };
+enum { HEALTH_OK, HEALTH_SUSPECT, HEALTH_STALLED };
 enum { PH_IDLE, PH_SEND, PH_RECV };
 
 typedef struct rt_node rt_node;
@@ -57,6 +79,7 @@ typedef struct rt_call {
 	uint64_t deadline_ns;
 	rt_call_fn done;
 	void *arg;
+	bool probe;               /* a PING of the stall detector */
 	nng_msg *req;             /* while pending */
 	struct rt_call *next;     /* free list or pending queue */
 	struct rt_call *all_next; /* every call ever created */
@@ -72,6 +95,10 @@ struct rt_node {
 	rt_call *free_calls;
 	rt_call *pend_head, *pend_tail;
 	unsigned ncalls;
+	unsigned inflight;        /* calls taken from the pool and not released */
+	int health;               /* HEALTH_*, stall detector */
+	bool probing;             /* a probe is out */
+	uint64_t progress_ns;     /* last reply, or when inflight went 0 -> 1 */
 	rt_node *all_next;
 	rt_node *work_next;
 };
@@ -99,14 +126,28 @@ static rt_call *take_pending_locked(rt_node *n)
 	return p;
 }
 
-/* Give a call back to its node's pool (or leave it idle on a dead node). */
-static void call_release(rt_call *c)
+/* Give a call back to its node's pool (or leave it idle on a dead node). @answered: the
+ * node replied (progress for the stall detector, which it also ends). */
+static void call_release(rt_call *c, bool answered)
 {
 	rt_nodes *ns = c->ns;
+	rt_node *n = c->node;
 	pthread_mutex_lock(&ns->mtx);
 	c->phase = PH_IDLE;
 	c->done = NULL;
 	c->arg = NULL;
+	n->inflight--;
+	if (c->probe)
+		n->probing = false;
+	c->probe = false;
+	if (answered) {
+		n->progress_ns = os_now_ns();
+		if (n->health == HEALTH_STALLED) {
+			OS_INFO("msg=\"node answers again\" node=%u", n->id);
+			rt_metrics_node_stalled(n->id, false);
+		}
+		n->health = HEALTH_OK;
+	}
 	if (!ns->stopping && c->node->state == NODE_READY) {
 		c->next = c->node->free_calls;
 		c->node->free_calls = c;
@@ -119,7 +160,7 @@ static void call_finish(rt_call *c, int st, nng_msg *reply)
 {
 	rt_call_fn done = c->done;
 	void *arg = c->arg;
-	call_release(c);
+	call_release(c, st == OSTORE_OK);
 	done(arg, st, reply);
 }
 
@@ -168,7 +209,7 @@ static void call_launch(rt_call *c)
 		}
 		c->has_ctx = true;
 	}
-	uint32_t timeout_ms = call_timeout_ms(ns, c->req);
+	uint32_t timeout_ms = c->probe ? ns->o.stall_ms : call_timeout_ms(ns, c->req);
 	c->deadline_ns = os_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	c->phase = PH_SEND;
 	rt_metrics_call_start(c->node->id);
@@ -240,13 +281,161 @@ static int node_open(rt_nodes *ns, rt_node *n)
 	return 0;
 }
 
+/* Take a call of @n's pool (a probe may exceed max_calls by one); caller holds ns->mtx.
+ * The cap refuses only while the node is quiet (no reply for stall_ms / 4; always when the
+ * detector is off): a node that keeps answering may take a burst of every context, a node
+ * that went silent cannot hold more than max_calls of them until the detector ends them.
+ * Returns the call, or NULL with *st set (OSTORE_EOVERLOAD, OSTORE_ENOMEM). */
+static rt_call *call_take_locked(rt_nodes *ns, rt_node *n, bool probe, int *st)
+{
+	unsigned busy = n->inflight - (n->probing ? 1u : 0u);
+	uint64_t quiet_ns = (uint64_t)ns->o.stall_ms * 250000u;
+	if (!probe && busy >= ns->o.max_calls &&
+	    (quiet_ns == 0 || os_now_ns() - n->progress_ns >= quiet_ns)) {
+		*st = OSTORE_EOVERLOAD;
+		return NULL;
+	}
+	rt_call *c = n->free_calls;
+	if (c != NULL) {
+		n->free_calls = c->next;
+	} else {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL || nng_aio_alloc(&c->aio, call_cb, c) != 0) {
+			free(c);
+			*st = OSTORE_ENOMEM;
+			return NULL;
+		}
+		c->ns = ns;
+		c->node = n;
+		c->all_next = ns->all_calls;
+		ns->all_calls = c;
+		n->ncalls++;
+	}
+	if (n->inflight++ == 0)
+		n->progress_ns = os_now_ns();
+	c->next = NULL;
+	c->probe = probe;
+	if (probe)
+		n->probing = true;
+	return c;
+}
+
+static void probe_done(void *arg, int st, nng_msg *reply)
+{
+	(void)arg;
+	(void)st;
+	if (reply != NULL)
+		nng_msg_free(reply); /* call_release has already counted the answer */
+}
+
+/* Start a PING of the stall detector to READY node @n; caller holds ns->mtx. Returns the
+ * call to launch once the lock is dropped, or NULL (no memory: the next tick retries). */
+static rt_call *probe_take_locked(rt_nodes *ns, rt_node *n)
+{
+	os_hdr h = {.kind = OS_KIND_PING};
+	nng_msg *m = rt_msg_frame(&h, NULL, 0);
+	int st;
+	rt_call *c = m != NULL ? call_take_locked(ns, n, true, &st) : NULL;
+	if (c == NULL) {
+		if (m != NULL)
+			nng_msg_free(m);
+		return NULL;
+	}
+	c->done = probe_done;
+	c->arg = n;
+	c->req = m;
+	return c;
+}
+
+/* Declare @n stalled: collect its calls in flight (not the probe) into @abort (room for
+ * n->ncalls); caller holds ns->mtx. Returns how many. */
+static size_t stall_locked(rt_nodes *ns, rt_node *n, nng_aio **abort)
+{
+	n->health = HEALTH_STALLED;
+	OS_WARN("msg=\"node stalled: no reply, PING unanswered; failing its calls fast\" node=%u "
+	        "addr=%s inflight=%u stall_ms=%u",
+	        n->id, n->addr, n->inflight, ns->o.stall_ms);
+	rt_metrics_node_stalled(n->id, true);
+	size_t k = 0;
+	if (abort == NULL)
+		return 0; /* no memory: the calls end at their own timeouts */
+	/* done is set and cleared under ns->mtx: set = taken from the pool, not released */
+	for (rt_call *c = ns->all_calls; c != NULL && k < n->ncalls; c = c->all_next)
+		if (c->node == n && c->done != NULL && !c->probe)
+			abort[k++] = c->aio;
+	return k;
+}
+
+/*
+ * One round of the stall detector (header comment) over the nodes of the map; caller
+ * holds ns->mtx, which is dropped and retaken to launch probes and abort calls (nng
+ * calls outside our lock: an abort completes the call through call_cb, which locks).
+ * An abort can hit a call that completed and was reused meanwhile: the node is stalled
+ * by then, so that can only be a probe, which the next round sends again. A call taken
+ * but not yet sent is not affected by the abort and ends at its own timeout.
+ */
+static void health_round_locked(rt_nodes *ns)
+{
+	uint64_t now = os_now_ns(), stall_ns = (uint64_t)ns->o.stall_ms * 1000000u;
+	for (unsigned id = 0; id < OS_MAP_MAX_IDS && !ns->stopping; id++) {
+		rt_node *n = ns->by_id[id];
+		if (n == NULL || n->state != NODE_READY)
+			continue;
+		rt_call *probe = NULL;
+		nng_aio **abort = NULL;
+		size_t nabort = 0;
+		unsigned busy = n->inflight - (n->probing ? 1u : 0u);
+		if (n->health == HEALTH_OK && busy > 0 && now - n->progress_ns >= stall_ns) {
+			n->health = HEALTH_SUSPECT;
+			OS_DEBUG("msg=\"node silent, sending a PING\" node=%u inflight=%u", n->id, busy);
+			probe = probe_take_locked(ns, n);
+		} else if (n->health == HEALTH_SUSPECT && !n->probing) {
+			abort = malloc(sizeof(*abort) * (n->ncalls + 1u));
+			nabort = stall_locked(ns, n, abort);
+		} else if (n->health == HEALTH_STALLED && !n->probing) {
+			probe = probe_take_locked(ns, n);
+		}
+		if (probe == NULL && abort == NULL)
+			continue;
+		pthread_mutex_unlock(&ns->mtx);
+		if (probe != NULL)
+			call_launch(probe);
+		for (size_t i = 0; i < nabort; i++)
+			nng_aio_abort(abort[i], NNG_ECANCELED);
+		free(abort);
+		pthread_mutex_lock(&ns->mtx);
+		now = os_now_ns();
+	}
+}
+
+/* Wait for connection work, or until the next stall-detector round is due. */
+static void conn_wait_locked(rt_nodes *ns, uint64_t *next_round_ns)
+{
+	if (ns->o.stall_ms == 0) {
+		pthread_cond_wait(&ns->cv, &ns->mtx);
+		return;
+	}
+	uint64_t tick_ns = (uint64_t)ns->o.stall_ms * 250000u; /* stall_ms / 4 */
+	if (tick_ns < 10000000u)
+		tick_ns = 10000000u;
+	if (os_now_ns() >= *next_round_ns) {
+		health_round_locked(ns);
+		*next_round_ns = os_now_ns() + tick_ns;
+		return;
+	}
+	struct timespec ts = {.tv_sec = (time_t)(*next_round_ns / 1000000000u),
+	                      .tv_nsec = (long)(*next_round_ns % 1000000000u)};
+	pthread_cond_timedwait(&ns->cv, &ns->mtx, &ts);
+}
+
 static void *conn_main(void *arg)
 {
 	rt_nodes *ns = arg;
+	uint64_t next_round_ns = 0;
 	pthread_mutex_lock(&ns->mtx);
 	for (;;) {
 		while (!ns->stopping && ns->to_open == NULL && ns->to_close == NULL)
-			pthread_cond_wait(&ns->cv, &ns->mtx);
+			conn_wait_locked(ns, &next_round_ns);
 		if (ns->stopping)
 			break;
 		if (ns->to_close != NULL) {
@@ -306,7 +495,11 @@ int rt_nodes_create(const rt_nodes_opts *opts, rt_nodes **out)
 		return OSTORE_ENOMEM;
 	ns->o = *opts;
 	pthread_mutex_init(&ns->mtx, NULL);
-	pthread_cond_init(&ns->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* os_now_ns's clock */
+	pthread_cond_init(&ns->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (pthread_create(&ns->thr, NULL, conn_main, ns) != 0) {
 		pthread_cond_destroy(&ns->cv);
 		pthread_mutex_destroy(&ns->mtx);
@@ -324,6 +517,8 @@ static void retire_locked(rt_nodes *ns, rt_node *n)
 	if (n->state == NODE_RETIRED)
 		return;
 	n->state = NODE_RETIRED;
+	if (n->health == HEALTH_STALLED) /* a successor record with this id starts OK */
+		rt_metrics_node_stalled(n->id, false);
 	if (!n->queued_close) {
 		n->queued_close = true;
 		n->work_next = ns->to_close;
@@ -388,27 +583,19 @@ int rt_call_start(rt_nodes *ns, uint16_t node_id, nng_msg *req, rt_call_fn done,
 		pthread_mutex_unlock(&ns->mtx);
 		return OSTORE_EUNAVAIL;
 	}
-	rt_call *c = n->free_calls;
-	if (c != NULL) {
-		n->free_calls = c->next;
-	} else {
-		if (n->ncalls >= ns->o.max_calls) {
-			pthread_mutex_unlock(&ns->mtx);
-			return OSTORE_EOVERLOAD;
-		}
-		c = calloc(1, sizeof(*c));
-		if (c == NULL || nng_aio_alloc(&c->aio, call_cb, c) != 0) {
-			free(c);
-			pthread_mutex_unlock(&ns->mtx);
-			return OSTORE_ENOMEM;
-		}
-		c->ns = ns;
-		c->node = n;
-		c->all_next = ns->all_calls;
-		ns->all_calls = c;
-		n->ncalls++;
+	if (n->health == HEALTH_STALLED) {
+		pthread_mutex_unlock(&ns->mtx);
+		rt_metrics_node_refused(node_id, OSTORE_EUNAVAIL);
+		return OSTORE_EUNAVAIL;
 	}
-	c->next = NULL;
+	int st = OSTORE_OK;
+	rt_call *c = call_take_locked(ns, n, false, &st);
+	if (c == NULL) {
+		pthread_mutex_unlock(&ns->mtx);
+		if (st == OSTORE_EOVERLOAD)
+			rt_metrics_node_refused(node_id, st);
+		return st;
+	}
 	c->done = done;
 	c->arg = arg;
 	c->req = req;

@@ -21,7 +21,8 @@ typedef struct rt_nodes rt_nodes;
 typedef struct rt_nodes_opts {
 	uint32_t timeout_ms;     /* per call, send + receive, > 0 */
 	size_t recv_max;         /* NNG_OPT_RECVMAXSZ of every node socket */
-	unsigned max_calls;      /* calls in flight per node, at most */
+	unsigned max_calls;      /* calls in flight per node while it is quiet (> 0), below */
+	uint32_t stall_ms;       /* stalled-node detector, ms (0 = off): see rt_call_start */
 } rt_nodes_opts;
 
 /**
@@ -56,9 +57,15 @@ void rt_nodes_sync(rt_nodes *ns, const os_map *m);
  * state that @done may free after a successful start).
  * Ownership of @req passes to the call on success; on failure it stays the caller's and
  * @done never runs.
- * Returns OSTORE_OK, OSTORE_EUNAVAIL (node not in the map or its address unusable),
- * OSTORE_EOVERLOAD (max_calls already in flight to that node), OSTORE_ENOMEM,
+ * Returns OSTORE_OK, OSTORE_EUNAVAIL (node not in the map, its address unusable, or the
+ * node is stalled, below), OSTORE_EOVERLOAD (max_calls already in flight to that node and
+ * no reply from it for stall_ms / 4, or at all when stall_ms is 0), OSTORE_ENOMEM,
  * OSTORE_ECLOSED (shutting down). Never blocks. Thread-safe.
+ *
+ * Stalled nodes (stall_ms > 0): a node with calls outstanding and no reply for stall_ms
+ * is sent a PING; when that gets no answer within stall_ms either, the node is stalled:
+ * its outstanding calls end at once with OSTORE_EUNAVAIL, new calls are refused with
+ * OSTORE_EUNAVAIL, and a PING goes out every stall_ms until one is answered.
  */
 int rt_call_start(rt_nodes *ns, uint16_t node_id, nng_msg *req, rt_call_fn done, void *arg);
 

@@ -1,7 +1,9 @@
 /*
  * rt_metrics.c - orderstore-router's metric families (one table), updates, collector.
  *
- *   nodes.c:    call sent ─▶ in-flight{node} +1;  call ended ─▶ -1, timeout/error{node}
+ *   nodes.c:    call sent ─▶ in-flight{node} +1;  call ended ─▶ -1, timeout/error{node};
+ *               call refused ─▶ overload / stalled refusals{node}; stall detector ─▶
+ *               stalled{node} 0/1, stalls{node}
  *   mapstate.c: MAP_GET started ─▶ refreshes;  newer map ─▶ installs, slots that changed
  *               shard ─▶ slots moved
  *   data.c:     items moved ─▶ redirects;  items frozen ─▶ migrating retries;
@@ -24,7 +26,8 @@
 static struct {
 	os_procservice ps;
 	rt_maps *maps;
-	os_metric *inflight, *calls, *timeouts, *errors, *epoch, *fetches, *installs, *moved,
+	os_metric *inflight, *calls, *timeouts, *errors, *stalled, *stalls, *refused_overload,
+	    *refused_stalled, *epoch, *fetches, *installs, *moved,
 	    *migrating, *shard_slots, *shard_target, *pending, *slots_moved;
 } g;
 
@@ -44,6 +47,24 @@ static const os_metric_slot defs[] = {
 	  .help = "Calls to a node that failed otherwise (connection closed, send failed).",
 	  .type = OS_METRIC_COUNTER, .labels = {NODE_LABEL("node")}, .sparse = true},
 	 M(errors)},
+	{{.name = "orderstore_router_node_stalled",
+	  .help = "1 while a node is considered stalled (no reply, PING unanswered): its calls "
+	          "are refused at once with EUNAVAIL until a PING is answered.",
+	  .type = OS_METRIC_GAUGE, .labels = {NODE_LABEL("node")}, .sparse = true},
+	 M(stalled)},
+	{{.name = "orderstore_router_node_stalls_total",
+	  .help = "Times a node was declared stalled.",
+	  .type = OS_METRIC_COUNTER, .labels = {NODE_LABEL("node")}, .sparse = true},
+	 M(stalls)},
+	{{.name = "orderstore_router_node_overload_refusals_total",
+	  .help = "Calls to a node refused with EOVERLOAD: --max-node-calls already in flight "
+	          "and no reply from it for --stall-ms/4.",
+	  .type = OS_METRIC_COUNTER, .labels = {NODE_LABEL("node")}, .sparse = true},
+	 M(refused_overload)},
+	{{.name = "orderstore_router_node_stalled_refusals_total",
+	  .help = "Calls to a stalled node refused at once with EUNAVAIL.",
+	  .type = OS_METRIC_COUNTER, .labels = {NODE_LABEL("node")}, .sparse = true},
+	 M(refused_stalled)},
 	{{.name = "orderstore_map_epoch", .help = "Epoch of the cluster map this process holds.",
 	  .type = OS_METRIC_GAUGE},
 	 M(epoch)},
@@ -150,6 +171,18 @@ void rt_metrics_call_end(uint16_t node, int nng_rv)
 		os_metric_inc(g.timeouts, node);
 	else if (nng_rv != 0)
 		os_metric_inc(g.errors, node);
+}
+
+void rt_metrics_node_stalled(uint16_t node, bool stalled)
+{
+	os_metric_set(g.stalled, node, stalled ? 1 : 0);
+	if (stalled)
+		os_metric_inc(g.stalls, node);
+}
+
+void rt_metrics_node_refused(uint16_t node, int st)
+{
+	os_metric_inc(st == OSTORE_EOVERLOAD ? g.refused_overload : g.refused_stalled, node);
 }
 
 void rt_metrics_map_fetch(void)

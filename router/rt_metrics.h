@@ -2,7 +2,7 @@
  * rt_metrics.h - the metrics of orderstore-router (internal to router/; docs/metrics.md).
  *
  * The shared request/process families (common/procmetrics.h) plus, per node of the map,
- * calls in flight, timeouts and errors, and the map: epoch, refreshes, installs, items
+ * calls in flight, timeouts and errors, refusals and the stall detector's state, and the map: epoch, refreshes, installs, items
  * re-routed after a node answered "moved" / "not primary", and items retried after a
  * node answered "emigrating" (slot frozen while it moves). One set per process.
  *
@@ -12,6 +12,7 @@
 #ifndef RT_RT_METRICS_H
 #define RT_RT_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "map.h"
@@ -35,6 +36,11 @@ os_procmetrics *rt_metrics_proc(void);
  *  (@nng_rv: 0, NNG_ETIMEDOUT counts a timeout, anything else an error). */
 void rt_metrics_call_start(uint16_t node);
 void rt_metrics_call_end(uint16_t node, int nng_rv);
+/** rt_metrics_node_stalled - node @node was declared stalled (@stalled) or answers again. */
+void rt_metrics_node_stalled(uint16_t node, bool stalled);
+/** rt_metrics_node_refused - a call to @node was refused: @st OSTORE_EOVERLOAD (its
+ *  in-flight cap) or OSTORE_EUNAVAIL (stalled). */
+void rt_metrics_node_refused(uint16_t node, int st);
 /** rt_metrics_map_fetch - a map refresh (MAP_GET to a node) was started. */
 void rt_metrics_map_fetch(void);
 /** rt_metrics_map_installed - map @m replaced @old (NULL: the first map): counts the

@@ -292,8 +292,9 @@ int rt_server_create(const rt_server_opts *opts, const rt_env *env, rt_server **
 		if ((rv = nng_ctx_open(&c->ctx, s->sock)) != 0)
 			goto fail;
 	}
-	if (rt_metrics_proc() != NULL && os_procmetrics_watch_socket(rt_metrics_proc(), s->sock) != OSTORE_OK)
-		OS_WARN("msg=\"cannot count connections\"");
+	if (rt_metrics_proc() != NULL &&
+	    os_procmetrics_watch_socket(rt_metrics_proc(), s->sock, opts->max_conns) != OSTORE_OK)
+		OS_WARN("msg=\"cannot count or limit connections\"");
 	if ((rv = nng_listen(s->sock, opts->listen, NULL, 0)) != 0) {
 		OS_ERROR("msg=\"cannot listen\" addr=%s err=\"%s\"", opts->listen, nng_strerror(rv));
 		nng_close(s->sock);

@@ -80,6 +80,7 @@ typedef struct rt_server_opts {
 	const char *listen;  /* nng URL, read during rt_server_create only */
 	unsigned contexts;   /* REP contexts, >= 1 */
 	size_t recv_max;     /* NNG_OPT_RECVMAXSZ of the client socket */
+	unsigned max_conns;  /* client connections open at once, 0 = no limit */
 } rt_server_opts;
 
 /**
