@@ -33,9 +33,16 @@ int os_hdr_put(os_buf *b, const os_hdr *h)
 	os_st32(t + 8, h->timeout_ms);
 	os_st64(t + 12, h->epoch);
 	os_st64(t + 20, h->client_id);
-	t[28] = h->flags;
+	uint8_t clen = h->cred_len > OS_CRED_MAX ? (uint8_t)OS_CRED_MAX : h->cred_len;
+	if (h->cred == NULL)
+		clen = 0;
+	t[28] = clen > 0 ? (uint8_t)(h->flags | OS_HDR_F_AUTH) : (uint8_t)(h->flags & ~OS_HDR_F_AUTH);
 	memset(t + 29, 0, 3); /* reserved */
 	os_buf_put(b, t, sizeof t);
+	if (clen > 0) {
+		os_buf_put(b, &clen, 1);
+		os_buf_put(b, h->cred, clen);
+	}
 	return buf_status(b);
 }
 
@@ -54,10 +61,23 @@ int os_hdr_get(const uint8_t *p, size_t len, os_hdr *h, const uint8_t **rest, si
 	h->epoch = os_ld64(p + 12);
 	h->client_id = os_ld64(p + 20);
 	h->flags = p[28];
+	h->cred = NULL;
+	h->cred_len = 0;
+	size_t hlen = OS_HDR_SIZE;
+	if (h->flags & OS_HDR_F_AUTH) {
+		if (len < OS_HDR_SIZE + 1u)
+			return OSTORE_EPROTO;
+		uint8_t clen = p[OS_HDR_SIZE];
+		if (clen == 0 || clen > OS_CRED_MAX || len - OS_HDR_SIZE - 1u < clen)
+			return OSTORE_EPROTO;
+		h->cred = p + OS_HDR_SIZE + 1;
+		h->cred_len = clen;
+		hlen += 1u + clen;
+	}
 	if (rest)
-		*rest = p + OS_HDR_SIZE;
+		*rest = p + hlen;
 	if (rest_len)
-		*rest_len = len - OS_HDR_SIZE;
+		*rest_len = len - hlen;
 	return OSTORE_OK;
 }
 

@@ -13,6 +13,8 @@
  *     u64 epoch (the sender's cluster-map epoch; 0 = none)
  *     u64 client_id (requests: the client's random ID; replies echo it)
  *     u8 flags (OS_HDR_F_*; 0 in replies)   u8 reserved[3] (0)
+ *   credential (requests with OS_HDR_F_AUTH only, right after the header):
+ *     u8 cred_len (1..OS_CRED_MAX)   cred[cred_len]
  *
  * Decoding never trusts a length: every decoder checks each length against the bytes
  * that remain and against the limits, and fails with OSTORE_EPROTO (or OSTORE_EBADID,
@@ -70,7 +72,20 @@ typedef struct os_hdr {
 	uint64_t epoch;
 	uint64_t client_id;
 	uint8_t flags; /* OS_HDR_F_* (header byte 28); unknown bits are ignored */
+	/* The credential (docs/security.md): os_hdr_get points it into the frame and sets
+	 * OS_HDR_F_AUTH in flags when present; os_hdr_put writes it (and the flag) when
+	 * cred_len > 0 and clears the flag otherwise. Never sent in replies. */
+	const uint8_t *cred;
+	uint8_t cred_len;
 } os_hdr;
+
+/**
+ * Header flag of a request: a credential (u8 length 1..OS_CRED_MAX, then its bytes)
+ * follows the 32-byte header, before the body. Set by os_hdr_put from os_hdr.cred.
+ */
+#define OS_HDR_F_AUTH 0x02u
+/** Longest credential on the wire, bytes. */
+#define OS_CRED_MAX 128u
 
 /**
  * Header flag of a DATA request: the body starts with an os_read_bound (8 bytes) before
@@ -121,13 +136,15 @@ typedef struct os_result {
 
 /* ---- header ---- */
 
-/** os_hdr_put - append a header to @b. Returns OSTORE_OK or OSTORE_ENOMEM. */
+/** os_hdr_put - append a header (and its credential when h->cred_len > 0; at most
+ *  OS_CRED_MAX bytes, longer ones are cut) to @b. Returns OSTORE_OK or OSTORE_ENOMEM. */
 int os_hdr_put(os_buf *b, const os_hdr *h);
 
 /**
- * os_hdr_get - decode the header at the start of @p (@len bytes). On success *rest and
- * *rest_len are the body. Returns OSTORE_OK, OSTORE_EPROTO (short, bad magic),
- * OSTORE_EVERSION (other protocol version).
+ * os_hdr_get - decode the header at the start of @p (@len bytes), and the credential
+ * after it when OS_HDR_F_AUTH is set (h->cred points into @p). On success *rest and
+ * *rest_len are the body. Returns OSTORE_OK, OSTORE_EPROTO (short, bad magic, credential
+ * length 0, over OS_CRED_MAX or past the end), OSTORE_EVERSION (other protocol version).
  */
 int os_hdr_get(const uint8_t *p, size_t len, os_hdr *h, const uint8_t **rest, size_t *rest_len);
 

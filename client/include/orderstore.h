@@ -83,12 +83,13 @@ extern "C" {
 	X(OSTORE_ENOMAP, 20, "no cluster map: the node or router has not been given one") \
 	X(OSTORE_ECONNECT, 21, "cannot connect: bad or unreachable address")              \
 	X(OSTORE_EIO, 22, "input/output error")                                           \
-	X(OSTORE_EAUTH, 23, "authentication failed or not permitted")                     \
+	X(OSTORE_EAUTH, 23, "authentication failed: no credential, or not a valid one")   \
 	X(OSTORE_EINTERNAL, 24, "internal error")                                        \
 	X(OSTORE_ERESEED, 25, "replica must re-seed: behind the retained log or diverged") \
 	X(OSTORE_ESTALEREAD, 26, "replica too stale for the read's staleness bound")       \
 	X(OSTORE_EMIGRATING, 27, "slot is frozen while it moves to another shard: retry shortly") \
-	X(OSTORE_ELOCKED, 28, "another rebalance holds the migration lease: wait for it or for the lease to expire")
+	X(OSTORE_ELOCKED, 28, "another rebalance holds the migration lease: wait for it or for the lease to expire") \
+	X(OSTORE_EFORBIDDEN, 29, "credential does not permit this operation (needs the admin credential)")
 
 typedef enum ostore_status {
 #define OSTORE_X_ENUM(name, code, text) name = code,
@@ -198,6 +199,24 @@ typedef struct ostore_options {
 	 * node's reply to a merged frame can exceed the frame limit.
 	 */
 	uint32_t coalesce_max_items;
+	/**
+	 * TLS (docs/security.md; default NULL: none). Paths of PEM files: this client's
+	 * certificate, its unencrypted private key, and the CA certificate the routers'
+	 * certificates must be signed by. All three or none; they are required for
+	 * tls+tcp:// router URLs, and a router serving tls+tcp:// requires the certificate to
+	 * be signed by its CA. The files are read during ostore_open only.
+	 */
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	const char *tls_ca_file;
+	/**
+	 * Credential put on every request (default NULL: none), a NUL-terminated string of
+	 * 1..128 printable ASCII bytes without spaces, copied during ostore_open. A cluster
+	 * started with tokens answers requests without one, or with a wrong one,
+	 * OSTORE_EAUTH; a client token may run data requests (put, get, delete, CAS, scan,
+	 * stats), other requests need the admin token (OSTORE_EFORBIDDEN).
+	 */
+	const char *token;
 } ostore_options;
 
 /**
@@ -210,8 +229,9 @@ OSTORE_API void ostore_options_init(ostore_options *opts);
  * ostore_open - create a client connected (asynchronously) to the given routers.
  * @opts: options, read only during the call.
  * @out:  receives the handle on success; untouched on failure.
- * Returns OSTORE_OK, OSTORE_EINVAL (no routers, bad limits), OSTORE_ECONNECT (a URL
- * nng cannot parse or dial), OSTORE_ENOMEM. Connecting itself is asynchronous: a router
+ * Returns OSTORE_OK, OSTORE_EINVAL (no routers, bad limits; only some of the TLS files,
+ * a file that cannot be read or that mbedTLS refuses, a malformed token, a tls+tcp://
+ * URL without TLS files), OSTORE_ECONNECT (a URL nng cannot parse or dial), OSTORE_ENOMEM. Connecting itself is asynchronous: a router
  * that is down makes requests fail with OSTORE_ECONNECT (no router connected when the
  * attempts ran out) or OSTORE_ETIMEDOUT (a router is connected but did not answer), not open.
  */

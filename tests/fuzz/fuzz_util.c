@@ -46,18 +46,22 @@ uint8_t *fuzz_dup(const void *p, size_t n)
 	return c;
 }
 
-/* The header re-encodes to the same fields and bytes (bytes 29..31 are reserved). */
+/* The header (and its credential) re-encodes to the same fields and bytes (bytes 29..31
+ * are reserved). */
 static void header_round_trip(const uint8_t *data, const os_hdr *h)
 {
 	os_buf b;
 	os_buf_init(&b);
-	FUZZ_CHECK(os_hdr_put(&b, h) == OSTORE_OK && b.len == OS_HDR_SIZE);
+	size_t clen = h->cred_len > 0 ? 1u + h->cred_len : 0;
+	FUZZ_CHECK(os_hdr_put(&b, h) == OSTORE_OK && b.len == OS_HDR_SIZE + clen);
 	FUZZ_CHECK(memcmp(b.data, data, OS_HDR_SIZE - 3) == 0);
+	FUZZ_CHECK(clen == 0 || memcmp(b.data + OS_HDR_SIZE, data + OS_HDR_SIZE, clen) == 0);
 	os_hdr g;
 	FUZZ_CHECK(os_hdr_get(b.data, b.len, &g, NULL, NULL) == OSTORE_OK);
 	FUZZ_CHECK(g.kind == h->kind && g.status == h->status && g.count == h->count &&
 	           g.timeout_ms == h->timeout_ms && g.epoch == h->epoch &&
-	           g.client_id == h->client_id && g.flags == h->flags);
+	           g.client_id == h->client_id && g.flags == h->flags &&
+	           g.cred_len == h->cred_len);
 	os_buf_fini(&b);
 }
 

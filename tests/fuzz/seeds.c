@@ -47,12 +47,14 @@ static void write_seed(const char *dir, const char *name, const void *p, size_t 
 	}
 }
 
-/* Write a frame: a header of @kind with @count, @flags and @status, then @body. */
-static void frame(const char *dir, const char *name, uint8_t kind, uint16_t status,
-                  uint16_t count, uint8_t flags, const os_buf *body)
+/* Write a frame: a header of @kind with @count, @flags, @status and credential @cred
+ * (NULL: none), then @body. */
+static void frame_cred(const char *dir, const char *name, uint8_t kind, uint16_t status,
+                       uint16_t count, uint8_t flags, const os_buf *body, const char *cred)
 {
 	os_hdr h = {.kind = kind, .status = status, .count = count, .timeout_ms = 2000,
-	            .epoch = 7, .client_id = 0x5eed5eed01020304ull, .flags = flags};
+	            .epoch = 7, .client_id = 0x5eed5eed01020304ull, .flags = flags,
+	            .cred = (const uint8_t *)cred, .cred_len = cred ? (uint8_t)strlen(cred) : 0};
 	if (kind & OS_REPLY_BIT)
 		h.timeout_ms = 0; /* replies echo client_id, carry no deadline */
 	os_buf b;
@@ -66,6 +68,15 @@ static void frame(const char *dir, const char *name, uint8_t kind, uint16_t stat
 	write_seed(dir, name, b.data, b.len);
 	os_buf_fini(&b);
 }
+
+static void frame(const char *dir, const char *name, uint8_t kind, uint16_t status,
+                  uint16_t count, uint8_t flags, const os_buf *body)
+{
+	frame_cred(dir, name, kind, status, count, flags, body, NULL);
+}
+
+/* A credential as `local up --auth` writes them (64 hex digits). */
+static const char kSeedToken[] = "5eed0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab";
 
 /* The LMDB key of ids[i]: slot (BE) + ID. */
 static size_t lmdb_key(unsigned i, uint8_t key[2 + OSTORE_MAX_ID_LEN])
@@ -94,6 +105,7 @@ static void wire_seeds(const os_map *map)
 		os_item_put(&b, &it);
 	}
 	frame(d, "data_req_mixed", OS_KIND_DATA, 0, 4, 0, &b);
+	frame_cred(d, "data_req_auth", OS_KIND_DATA, 0, 4, 0, &b, kSeedToken);
 	os_buf_reset(&b);
 	os_read_bound rb = {.max_lag_lsn = 100, .max_lag_ms = 500};
 	os_read_bound_put(&b, &rb);
@@ -103,6 +115,7 @@ static void wire_seeds(const os_map *map)
 		os_item_put(&b, &it);
 	}
 	frame(d, "data_req_bounded", OS_KIND_DATA, 0, NIDS, OS_HDR_F_BOUNDED_READ, &b);
+	frame_cred(d, "data_req_bounded_auth", OS_KIND_DATA, 0, NIDS, OS_HDR_F_BOUNDED_READ, &b, "c");
 	os_buf_reset(&b);
 	os_result_put(&b, OSTORE_OK, 1042, docs[0], (uint32_t)strlen(docs[0]));
 	os_result_put(&b, OSTORE_ENOTFOUND, 0, NULL, 0);
@@ -161,6 +174,7 @@ static void wire_seeds(const os_map *map)
 	os_buf_reset(&b);
 	os_map_encode(map, &b);
 	frame(d, "map_set", OS_KIND_MAP_SET, 0, 0, 0, &b);
+	frame_cred(d, "map_set_auth", OS_KIND_MAP_SET, 0, 0, 0, &b, kSeedToken);
 	frame(d, "map_get_reply", OS_KIND_MAP_GET | OS_REPLY_BIT, 0, 0, 0, &b);
 	os_buf_reset(&b);
 	frame(d, "ping", OS_KIND_PING, 0, 0, 0, &b);
@@ -178,6 +192,7 @@ static void repl_seeds(void)
 	                  .from_lsn = 24990, .from_epoch = 7, .max_bytes = 1u << 20};
 	os_pull_req_put(&b, &pr);
 	frame(d, "pull_req", OS_KIND_REPL_PULL, 0, 0, 0, &b);
+	frame_cred(d, "pull_req_auth", OS_KIND_REPL_PULL, 0, 0, 0, &b, kSeedToken);
 	os_buf_reset(&b);
 	os_pull_reply_head_put(&b, 25000, 20000);
 	uint8_t key[2 + OSTORE_MAX_ID_LEN], prev[8];
