@@ -422,6 +422,12 @@ int node_handle(node_env *env, node_req *r, const uint8_t *p, size_t len)
 		uint64_t cid = len >= 28 ? os_ld64(p + 20) : 0;
 		return reply_bad(env, r, kind, rc, cid, len);
 	}
+	if ((rc = os_netsec_check(env->sec, &h)) != OSTORE_OK) {
+		OS_DEBUG("msg=\"request refused\" kind=%u err=%s", h.kind, ostore_status_name(rc));
+		return reply_status(env, r, h.kind, (uint16_t)rc, h.client_id);
+	}
+	h.cred = NULL; /* checked; nothing below may echo it */
+	h.cred_len = 0;
 	int out;
 	switch (h.kind) {
 	case OS_KIND_DATA:

@@ -26,6 +26,7 @@
 #include "lease.h"
 #include "log.h"
 #include "map.h"
+#include "netsec.h"
 #include "metrics.h"
 #include "node_metrics.h"
 #include "node.h"
@@ -61,6 +62,8 @@ typedef struct node_config {
 	uint64_t sync_replicas;
 	const char *metrics_addr;
 	const char *check;
+	const char *tls_cert, *tls_key, *tls_ca;
+	const char *client_token_file, *admin_token_file;
 } node_config;
 
 enum opt_type { OPT_U64, OPT_STR, OPT_FLAG };
@@ -105,6 +108,15 @@ static const opt_def opts[] = {
 	{"check", OPT_STR, CFG(check), false, 0, 0, 0, "MODE",
 	 "start-up check of the data file: full|quick|none|auto (default auto: full up to "
 	 "1 GiB, else quick; docs/node.md)"},
+	{"tls-cert", OPT_STR, CFG(tls_cert), false, 0, 0, 0, "FILE",
+	 "PEM certificate of this node (TLS on tls+tcp:// links; with --tls-key, --tls-ca)"},
+	{"tls-key", OPT_STR, CFG(tls_key), false, 0, 0, 0, "FILE", "PEM private key of --tls-cert"},
+	{"tls-ca", OPT_STR, CFG(tls_ca), false, 0, 0, 0, "FILE",
+	 "PEM CA certificate every peer's certificate must be signed by"},
+	{"client-token-file", OPT_STR, CFG(client_token_file), false, 0, 0, 0, "FILE",
+	 "token accepted for data requests (needs --admin-token-file)"},
+	{"admin-token-file", OPT_STR, CFG(admin_token_file), false, 0, 0, 0, "FILE",
+	 "token accepted for every request; also sent on replication links"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -204,6 +216,31 @@ static int parse_args(int argc, char **argv, node_config *cfg)
 	if (cfg->log_level != NULL && os_log_parse_level(cfg->log_level) < 0)
 		return bad_usage("bad --log-level '%s': expected debug|info|warn|error%s",
 		                 cfg->log_level, "");
+	if (cfg->client_token_file != NULL && cfg->admin_token_file == NULL)
+		return bad_usage("--client-token-file needs --admin-token-file%s%s", "", "");
+	return -1;
+}
+
+/* TLS files and tokens (docs/security.md). Returns -1 to go on, or exit status 2. */
+static int setup_security(const node_config *cfg, os_netsec **out)
+{
+	os_netsec_opts so = {
+		.tls_cert = cfg->tls_cert,
+		.tls_key = cfg->tls_key,
+		.tls_ca = cfg->tls_ca,
+		.client_token_file = cfg->client_token_file,
+		.admin_token_file = cfg->admin_token_file,
+		.send_token_file = cfg->admin_token_file, /* replication is an admin kind */
+	};
+	char err[512] = "";
+	if (os_netsec_create(&so, out, err, sizeof(err)) != OSTORE_OK)
+		return bad_usage("%s%s", err, "");
+	if (strncmp(cfg->listen, "tls+", 4) == 0 && !os_netsec_tls(*out)) {
+		os_netsec_destroy(*out);
+		*out = NULL;
+		return bad_usage("--listen %s needs --tls-cert, --tls-key and --tls-ca%s", cfg->listen,
+		                 "");
+	}
 	return -1;
 }
 
@@ -257,6 +294,9 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &cfg);
 	if (rc >= 0)
 		return rc;
+	os_netsec *sec = NULL;
+	if ((rc = setup_security(&cfg, &sec)) >= 0)
+		return rc;
 	os_log_set_component("node");
 	if (cfg.log_level != NULL)
 		os_log_set_level((os_log_level)os_log_parse_level(cfg.log_level));
@@ -281,7 +321,7 @@ int main(int argc, char **argv)
 	so.report = &report;
 	if (cfg.check != NULL)
 		node_check_mode_parse(cfg.check, &so.check);
-	node_env env = {.id = (uint16_t)cfg.id, .max_value = (uint32_t)cfg.max_value};
+	node_env env = {.id = (uint16_t)cfg.id, .max_value = (uint32_t)cfg.max_value, .sec = sec};
 	os_map *map = NULL;
 	node_server *srv = NULL;
 	int exit_code = 1;
@@ -341,9 +381,11 @@ int main(int argc, char **argv)
 	}
 	if (cfg.metrics_addr != NULL && node_metrics_serve(cfg.metrics_addr) != OSTORE_OK)
 		goto out;
-	OS_INFO("msg=\"started\" id=%u addr=%s data=%s epoch=%llu lsn=%llu sync=%s version=%s",
+	OS_INFO("msg=\"started\" id=%u addr=%s data=%s epoch=%llu lsn=%llu sync=%s tls=%s auth=%s "
+	        "version=%s",
 	        env.id, cfg.listen, cfg.data, (unsigned long long)node_maps_epoch(env.maps),
 	        (unsigned long long)node_store_lsn(env.store), cfg.no_sync ? "off" : "on",
+	        os_netsec_tls(sec) ? "on" : "off", os_netsec_auth(sec) ? "on" : "off",
 	        OSTORE_VERSION);
 
 	int sig = 0;
@@ -370,6 +412,7 @@ out:
 	uint64_t lsn = env.store != NULL ? node_store_lsn(env.store) : 0;
 	node_store_close(env.store);
 	node_metrics_fini();
+	os_netsec_destroy(sec);
 	if (exit_code == 0)
 		OS_INFO("msg=\"stopped\" id=%u lsn=%llu", env.id, (unsigned long long)lsn);
 	return exit_code;

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "netsec.h"
 #include "nodemap.h"
 #include "store.h"
 
@@ -25,6 +26,7 @@ typedef struct node_env {
 	node_repl *repl;      /* replication state (repl.h) */
 	node_replica *replica; /* replicator thread (replica.h) */
 	node_lease *lease;     /* the migration lease (lease.h) */
+	const os_netsec *sec;  /* TLS and tokens (netsec.h); NULL = plain, no credentials */
 } node_env;
 
 #endif /* NODE_NODE_H */

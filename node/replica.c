@@ -120,10 +120,13 @@ static int sock_dial(node_replica *rp, const char *addr)
 	nng_socket_set_ms(rp->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(rp->sock, NNG_OPT_RECONNMAXT, 500);
 	nng_socket_set_ms(rp->sock, NNG_OPT_SENDTIMEO, 1000);
-	if ((rv = nng_dial(rp->sock, addr, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-		OS_ERROR("msg=\"replica cannot dial primary\" addr=%s err=\"%s\"", addr, nng_strerror(rv));
+	int st = os_net_dial(rp->sock, addr, rp->env->sec, NNG_FLAG_NONBLOCK);
+	if (st != OSTORE_OK) {
+		OS_ERROR("msg=\"replica cannot dial primary\" addr=%s err=\"%s\"", addr,
+		         st == OSTORE_EINVAL ? "tls+tcp:// address but this node has no --tls-* files"
+		                             : ostore_strerror(st));
 		sock_close(rp);
-		return os_from_nng(rv);
+		return st;
 	}
 	snprintf(rp->addr, sizeof(rp->addr), "%s", addr);
 	OS_INFO("msg=\"replica dialing primary\" addr=%s", addr);
@@ -156,6 +159,7 @@ static void put_req_header(node_replica *rp, os_buf *b, uint8_t kind, uint32_t t
 	            .timeout_ms = timeout_ms,
 	            .epoch = node_maps_epoch(rp->env->maps),
 	            .client_id = rp->client_id};
+	os_netsec_cred(rp->env->sec, &h);
 	os_buf_reset(b);
 	os_hdr_put(b, &h);
 }

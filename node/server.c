@@ -209,12 +209,8 @@ int node_server_create(node_env *env, const node_server_opts *o, node_server **o
 	    os_procmetrics_watch_socket(node_metrics_proc(), s->sock, o->max_conns) != OSTORE_OK)
 		OS_WARN("msg=\"cannot count or limit connections\"");
 	/* The listener inherits the socket's NNG_OPT_RECVMAXSZ set above. */
-	if ((rv = nng_listener_create(&s->listener, s->sock, o->url)) != 0 ||
-	    (rv = nng_listener_start(s->listener, 0)) != 0) {
-		OS_ERROR("msg=\"cannot listen\" addr=%s err=\"%s\"", o->url, nng_strerror(rv));
-		status = rv == NNG_EADDRINUSE || rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP
-		                 ? OSTORE_ECONNECT
-		                 : os_from_nng(rv);
+	if ((status = os_net_listen(s->sock, o->url, env->sec, &s->listener)) != OSTORE_OK) {
+		OS_ERROR("msg=\"cannot listen\" addr=%s err=\"%s\"", o->url, ostore_strerror(status));
 		goto fail;
 	}
 	s->listening = true;

@@ -27,6 +27,7 @@
 #include "map.h"
 #include "mapstate.h"
 #include "metrics.h"
+#include "netsec.h"
 #include "nodes.h"
 #include "ostore_version.h"
 #include "rt_metrics.h"
@@ -48,6 +49,8 @@ typedef struct rt_opts {
 	uint64_t max_value;
 	int log_level;
 	const char *metrics_addr;
+	const char *tls_cert, *tls_key, *tls_ca;
+	const char *client_token_file, *admin_token_file;
 } rt_opts;
 
 static void usage(FILE *f)
@@ -57,7 +60,8 @@ static void usage(FILE *f)
 	        "                         [--timeout-ms MS] [--contexts N] [--max-node-calls N]\n"
 	        "                         [--stall-ms MS] [--max-connections N] [--max-value BYTES]\n"
 	        "                         [--log-level debug|info|warn|error] [--metrics-addr HOST:PORT]\n"
-	        "                         [--help] [--version]\n"
+	        "                         [--tls-cert F --tls-key F --tls-ca F]\n"
+	        "                         [--client-token-file F --admin-token-file F] [--help] [--version]\n"
 	        "\n"
 	        "  --listen URL        nng URL clients connect to (e.g. tcp://127.0.0.1:7100)\n"
 	        "  --map FILE          cluster map (JSON) to start from\n"
@@ -74,7 +78,12 @@ static void usage(FILE *f)
 	        "                      (default 1024, 1..65536)\n"
 	        "  --max-value BYTES   largest value accepted (default %u, at most %u)\n"
 	        "  --log-level L       debug, info, warn or error (default info)\n"
-	        "  --metrics-addr H:P  serve Prometheus metrics at http://H:P/metrics (default off)\n",
+	        "  --metrics-addr H:P  serve Prometheus metrics at http://H:P/metrics (default off)\n"
+	        "  --tls-cert FILE     PEM certificate of this router (for tls+tcp:// URLs)\n"
+	        "  --tls-key FILE      PEM private key of --tls-cert\n"
+	        "  --tls-ca FILE       PEM CA certificate every peer's certificate must be signed by\n"
+	        "  --client-token-file FILE  token accepted for data requests; also sent to nodes\n"
+	        "  --admin-token-file FILE   token accepted for every request (docs/security.md)\n",
 	        MAX_SEEDS, OSTORE_DEFAULT_MAX_VALUE, OSTORE_MAX_VALUE_LIMIT);
 }
 
@@ -112,6 +121,11 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 		{"max-value", required_argument, NULL, 'v'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"metrics-addr", required_argument, NULL, 'M'},
+		{"tls-cert", required_argument, NULL, 'C'},
+		{"tls-key", required_argument, NULL, 'K'},
+		{"tls-ca", required_argument, NULL, 'A'},
+		{"client-token-file", required_argument, NULL, 'T'},
+		{"admin-token-file", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -170,6 +184,19 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 				                 optarg);
 			o->metrics_addr = optarg;
 			break;
+		case 'C':
+		case 'K':
+		case 'A':
+		case 'T':
+		case 'D': {
+			const char **f = ch == 'C' ? &o->tls_cert : ch == 'K' ? &o->tls_key
+			               : ch == 'A' ? &o->tls_ca : ch == 'T' ? &o->client_token_file
+			                                                    : &o->admin_token_file;
+			if (*f != NULL || optarg[0] == '\0')
+				return bad_usage("%s given twice or empty", argv[optind - 1]);
+			*f = optarg;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -190,6 +217,8 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 		return bad_usage("give exactly one of --map FILE or --seed NODE_URL%s", "");
 	if (o->max_node_calls == 0)
 		o->max_node_calls = o->contexts * 3 / 4 > 0 ? o->contexts * 3 / 4 : 1;
+	if ((o->client_token_file != NULL) != (o->admin_token_file != NULL))
+		return bad_usage("give both --client-token-file and --admin-token-file, or neither%s", "");
 	if (check_url("--listen", o->listen) != 0)
 		return 2;
 	for (unsigned i = 0; i < o->nseeds; i++)
@@ -213,9 +242,10 @@ static int wait_signal(const sigset_t *set, long ms)
 }
 
 /* One synchronous MAP_GET on seed socket @s. Returns the map or NULL. */
-static os_map *seed_ask(nng_socket s, const char *url)
+static os_map *seed_ask(nng_socket s, const char *url, const os_netsec *sec)
 {
 	os_hdr h = {.kind = OS_KIND_MAP_GET};
+	os_netsec_cred(sec, &h);
 	nng_msg *m = rt_msg_frame(&h, NULL, 0);
 	if (m == NULL)
 		return NULL;
@@ -246,7 +276,8 @@ static os_map *seed_ask(nng_socket s, const char *url)
 }
 
 /* Ask the seeds until one answers with a map; NULL when a stop signal came first. */
-static os_map *map_from_seeds(const rt_opts *o, const sigset_t *stop, int *exit_code)
+static os_map *map_from_seeds(const rt_opts *o, const os_netsec *sec, const sigset_t *stop,
+                              int *exit_code)
 {
 	nng_socket socks[MAX_SEEDS];
 	unsigned n = 0;
@@ -260,8 +291,15 @@ static os_map *map_from_seeds(const rt_opts *o, const sigset_t *stop, int *exit_
 			nng_socket_set_ms(socks[n], NNG_OPT_RECVTIMEO, (nng_duration)o->timeout_ms);
 			nng_socket_set_ms(socks[n], NNG_OPT_RECONNMINT, 50);
 			nng_socket_set_ms(socks[n], NNG_OPT_RECONNMAXT, 1000);
-			if ((rv = nng_dial(socks[n], o->seeds[n], NULL, NNG_FLAG_NONBLOCK)) != 0)
+			int st = os_net_dial(socks[n], o->seeds[n], sec, NNG_FLAG_NONBLOCK);
+			if (st != OSTORE_OK) {
 				nng_close(socks[n]);
+				fprintf(stderr, "orderstore-router: --seed %s: %s\n", o->seeds[n],
+				        st == OSTORE_EINVAL ? "tls+tcp:// needs --tls-cert, --tls-key and --tls-ca"
+				                            : ostore_strerror(st));
+				*exit_code = 2;
+				goto out;
+			}
 		}
 		if (rv != 0) {
 			fprintf(stderr, "orderstore-router: --seed %s: %s\n", o->seeds[n], nng_strerror(rv));
@@ -272,7 +310,7 @@ static os_map *map_from_seeds(const rt_opts *o, const sigset_t *stop, int *exit_
 	long backoff = 100;
 	for (unsigned attempt = 1;; attempt++) {
 		for (unsigned i = 0; i < n && map == NULL; i++)
-			map = seed_ask(socks[i], o->seeds[i]);
+			map = seed_ask(socks[i], o->seeds[i], sec);
 		if (map != NULL)
 			break;
 		OS_WARN("msg=\"waiting for a cluster map from the seeds\" attempt=%u retry_ms=%ld",
@@ -299,6 +337,18 @@ int main(int argc, char **argv)
 		return rc;
 	os_log_set_component("router");
 	os_log_set_level((os_log_level)o.log_level);
+	os_netsec *sec = NULL;
+	os_netsec_opts so = {.tls_cert = o.tls_cert, .tls_key = o.tls_key, .tls_ca = o.tls_ca,
+	                     .client_token_file = o.client_token_file,
+	                     .admin_token_file = o.admin_token_file,
+	                     .send_token_file = o.client_token_file /* nodes: data kinds only */};
+	char serr[512] = "";
+	if (os_netsec_create(&so, &sec, serr, sizeof(serr)) != OSTORE_OK)
+		return bad_usage("%s", serr);
+	if (strncmp(o.listen, "tls+", 4) == 0 && !os_netsec_tls(sec)) {
+		os_netsec_destroy(sec);
+		return bad_usage("--listen %s needs --tls-cert, --tls-key and --tls-ca", o.listen);
+	}
 
 	sigset_t stop;
 	sigemptyset(&stop);
@@ -314,6 +364,7 @@ int main(int argc, char **argv)
 		if (st != OSTORE_OK) {
 			fprintf(stderr, "orderstore-router: --map %s: %s\n", o.map_file,
 			        err[0] ? err : ostore_strerror(st));
+			os_netsec_destroy(sec);
 			return 2;
 		}
 	}
@@ -325,7 +376,8 @@ int main(int argc, char **argv)
 	rt_nodes_opts nopts = {.timeout_ms = (uint32_t)o.timeout_ms,
 	                       .recv_max = OS_FRAME_MAX_DEFAULT,
 	                       .max_calls = (unsigned)o.max_node_calls,
-	                       .stall_ms = (uint32_t)o.stall_ms};
+	                       .stall_ms = (uint32_t)o.stall_ms,
+	                       .sec = sec};
 	if (rt_nodes_create(&nopts, &nodes) != OSTORE_OK || rt_maps_create(nodes, &maps) != OSTORE_OK ||
 	    rt_readsel_create(&reads) != OSTORE_OK) {
 		OS_ERROR("msg=\"cannot start: out of resources\"");
@@ -338,7 +390,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (map == NULL) {
-		map = map_from_seeds(&o, &stop, &rc);
+		map = map_from_seeds(&o, sec, &stop, &rc);
 		if (map == NULL)
 			goto out;
 	}
@@ -347,7 +399,7 @@ int main(int argc, char **argv)
 	map = NULL;
 
 	rt_env env = {.maps = maps, .nodes = nodes, .reads = reads,
-	              .max_value = (uint32_t)o.max_value};
+	              .max_value = (uint32_t)o.max_value, .sec = sec};
 	rt_server_opts sopts = {.listen = o.listen, .contexts = (unsigned)o.contexts,
 	                        .recv_max = OS_FRAME_MAX_DEFAULT,
 	                        .max_conns = (unsigned)o.max_conns};
@@ -364,9 +416,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	OS_INFO("msg=\"router started\" version=%s epoch=%llu timeout_ms=%u max_node_calls=%u "
-	        "stall_ms=%u max_connections=%u",
+	        "stall_ms=%u max_connections=%u tls=%s auth=%s",
 	        OSTORE_VERSION, (unsigned long long)rt_maps_epoch(maps), (unsigned)o.timeout_ms,
-	        (unsigned)o.max_node_calls, (unsigned)o.stall_ms, (unsigned)o.max_conns);
+	        (unsigned)o.max_node_calls, (unsigned)o.stall_ms, (unsigned)o.max_conns,
+	        os_netsec_tls(sec) ? "on" : "off", os_netsec_auth(sec) ? "on" : "off");
 	int sig;
 	while ((sig = wait_signal(&stop, 3600 * 1000L)) == 0)
 		;
@@ -384,6 +437,7 @@ out:
 	rt_readsel_destroy(reads);
 	os_map_unref(map);
 	rt_metrics_fini();
+	os_netsec_destroy(sec);
 	if (rc == 0)
 		OS_INFO("msg=\"stopped\"");
 	return rc;

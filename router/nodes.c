@@ -209,6 +209,12 @@ static void call_launch(rt_call *c)
 		}
 		c->has_ctx = true;
 	}
+	if (os_netsec_stamp(ns->o.sec, c->req) != OSTORE_OK) {
+		nng_msg_free(c->req);
+		c->req = NULL;
+		call_finish(c, OSTORE_ENOMEM, NULL);
+		return;
+	}
 	uint32_t timeout_ms = c->probe ? ns->o.stall_ms : call_timeout_ms(ns, c->req);
 	c->deadline_ns = os_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	c->phase = PH_SEND;
@@ -272,10 +278,17 @@ static int node_open(rt_nodes *ns, rt_node *n)
 	if ((rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, ns->o.recv_max)) != 0 ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
 	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 50)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 1000)) != 0 ||
-	    (rv = nng_dial(s, n->addr, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 1000)) != 0) {
 		nng_close(s);
 		return rv;
+	}
+	int st = os_net_dial(s, n->addr, ns->o.sec, NNG_FLAG_NONBLOCK);
+	if (st != OSTORE_OK) {
+		if (st == OSTORE_EINVAL)
+			OS_ERROR("msg=\"node has a tls+tcp:// address but the router has no --tls-* "
+			         "files\" addr=%s", n->addr);
+		nng_close(s);
+		return st == OSTORE_ENOMEM ? NNG_ENOMEM : NNG_EADDRINVAL;
 	}
 	n->sock = s;
 	return 0;

@@ -14,6 +14,7 @@
 #include <nng/nng.h>
 
 #include "map.h"
+#include "netsec.h"
 
 typedef struct rt_nodes rt_nodes;
 
@@ -23,6 +24,8 @@ typedef struct rt_nodes_opts {
 	size_t recv_max;         /* NNG_OPT_RECVMAXSZ of every node socket */
 	unsigned max_calls;      /* calls in flight per node while it is quiet (> 0), below */
 	uint32_t stall_ms;       /* stalled-node detector, ms (0 = off): see rt_call_start */
+	const os_netsec *sec;    /* TLS and the credential put on every call (NULL: none);
+	                          * borrowed, outlives the rt_nodes */
 } rt_nodes_opts;
 
 /**

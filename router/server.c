@@ -184,6 +184,13 @@ static void dispatch(sctx *c)
 		rt_req_reply_status(r, OSTORE_EBADOP);
 		return;
 	}
+	if ((st = os_netsec_check(r->env->sec, &r->hdr)) != OSTORE_OK) {
+		OS_DEBUG("msg=\"request refused\" kind=%u err=%s", r->hdr.kind, ostore_status_name(st));
+		rt_req_reply_status(r, (uint16_t)st);
+		return;
+	}
+	r->hdr.cred = NULL; /* checked; forwarded frames carry the router's own credential */
+	r->hdr.cred_len = 0;
 	switch (r->hdr.kind) {
 	case OS_KIND_DATA:
 		rt_data_handle(r);
@@ -295,8 +302,8 @@ int rt_server_create(const rt_server_opts *opts, const rt_env *env, rt_server **
 	if (rt_metrics_proc() != NULL &&
 	    os_procmetrics_watch_socket(rt_metrics_proc(), s->sock, opts->max_conns) != OSTORE_OK)
 		OS_WARN("msg=\"cannot count or limit connections\"");
-	if ((rv = nng_listen(s->sock, opts->listen, NULL, 0)) != 0) {
-		OS_ERROR("msg=\"cannot listen\" addr=%s err=\"%s\"", opts->listen, nng_strerror(rv));
+	if ((rv = os_net_listen(s->sock, opts->listen, env->sec, NULL)) != OSTORE_OK) {
+		OS_ERROR("msg=\"cannot listen\" addr=%s err=\"%s\"", opts->listen, ostore_strerror(rv));
 		nng_close(s->sock);
 		s->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 		free_aios(s);

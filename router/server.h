@@ -22,6 +22,7 @@ typedef struct rt_env {
 	rt_nodes *nodes;
 	rt_readsel *reads;  /* replica choice for bounded reads (thread-safe) */
 	uint32_t max_value; /* largest value accepted in a DATA item */
+	const os_netsec *sec; /* TLS and accepted tokens (NULL: plain, no credentials) */
 } rt_env;
 
 /**
