@@ -84,11 +84,11 @@ static int oc_socket_setup(ostore_client *c, const ostore_options *o)
 	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, oc_pipe_cb, c)) != 0)
 		return rv == NNG_ENOMEM ? OSTORE_ENOMEM : OSTORE_EINTERNAL;
 	for (size_t i = 0; i < o->nrouters; i++) {
-		rv = nng_dial(c->sock, o->routers[i], NULL, NNG_FLAG_NONBLOCK);
-		if (rv == NNG_ENOMEM)
-			return OSTORE_ENOMEM;
-		if (rv != 0)
-			return OSTORE_ECONNECT; /* unparsable URL, unknown transport */
+		/* OSTORE_ECONNECT: unparsable URL, unknown transport; OSTORE_EINVAL: tls+tcp://
+		 * without TLS files. */
+		int st = os_net_dial(c->sock, o->routers[i], c->sec, NNG_FLAG_NONBLOCK);
+		if (st != OSTORE_OK)
+			return st;
 	}
 	return OSTORE_OK;
 }
@@ -112,6 +112,12 @@ ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 	c->read_bound = (os_read_bound){.max_lag_lsn = opts->replica_reads_max_lag_lsn,
 	                                .max_lag_ms = opts->replica_reads_max_lag_ms};
 	c->frame_max = OS_FRAME_MAX_DEFAULT;
+	os_netsec_opts so = {.tls_cert = opts->tls_cert_file, .tls_key = opts->tls_key_file,
+	                     .tls_ca = opts->tls_ca_file, .send_token = opts->token};
+	if ((st = os_netsec_create(&so, &c->sec, NULL, 0)) != OSTORE_OK) {
+		free(c);
+		return (ostore_status)st;
+	}
 	oc_coalesce_setup(c, opts);
 	atomic_init(&c->seq, 0);
 	atomic_init(&c->inflight, 0);
@@ -119,11 +125,13 @@ ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 	atomic_init(&c->npipes, 0);
 	atomic_init(&c->closing, false);
 	if (pthread_mutex_init(&c->mu, NULL) != 0) {
+		os_netsec_destroy(c->sec);
 		free(c);
 		return OSTORE_ENOMEM;
 	}
 	if (pthread_cond_init(&c->idle, NULL) != 0) {
 		pthread_mutex_destroy(&c->mu);
+		os_netsec_destroy(c->sec);
 		free(c);
 		return OSTORE_ENOMEM;
 	}
@@ -142,6 +150,7 @@ ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 fail:
 	pthread_cond_destroy(&c->idle);
 	pthread_mutex_destroy(&c->mu);
+	os_netsec_destroy(c->sec);
 	free(c);
 	return (ostore_status)st;
 }
@@ -167,6 +176,7 @@ void ostore_close(ostore_client *c)
 	}
 	free(c->all_ops);
 	nng_close(c->sock);
+	os_netsec_destroy(c->sec);
 	pthread_cond_destroy(&c->idle);
 	pthread_mutex_destroy(&c->mu);
 	free(c);

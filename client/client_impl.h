@@ -28,6 +28,7 @@
 #include <orderstore.h>
 
 #include "buf.h"
+#include "netsec.h"
 #include "wire.h"
 
 /** Largest router list accepted by ostore_open (documented in orderstore.h). */
@@ -70,6 +71,7 @@ struct ostore_client {
 	uint32_t max_inflight;
 	os_read_bound read_bound; /* replica reads; {0, 0} = off (GETs go to primaries) */
 	size_t frame_max; /* largest frame sent (and received) */
+	os_netsec *sec;   /* TLS configurations and the token (NULL: none); fixed at open */
 	/* coalescing (submit.c); fixed at open */
 	uint32_t co_items;  /* most items in a merged frame; 1 = coalescing off */
 	uint32_t co_gets;   /* most GET items in a merged frame (bounds the reply size) */

@@ -196,6 +196,7 @@ int oc_frame_begin(ostore_client *c, os_buf *b, uint8_t kind, uint16_t count, ui
 		.epoch = 0,
 		.client_id = c->client_id,
 	};
+	os_netsec_cred(c->sec, &h);
 	os_buf_reset(b);
 	return os_hdr_put(b, &h) == OSTORE_OK && !b->oom ? OSTORE_OK : OSTORE_ENOMEM;
 }

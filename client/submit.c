@@ -134,10 +134,10 @@ static void oc_caller_measure(const ostore_client *c, oc_caller *k)
 	k->cls = k->ngets < k->n ? OC_CLS_WRITE : k->bounded ? OC_CLS_BOUNDED_READ : OC_CLS_READ;
 }
 
-/* Bytes of a frame holding @bytes of items. */
+/* Bytes of a frame holding @bytes of items (at most: a credential may follow the header). */
 static size_t oc_frame_size(bool bounded, size_t bytes)
 {
-	return OS_HDR_SIZE + (bounded ? OS_READ_BOUND_SIZE : 0) + bytes;
+	return OS_HDR_SIZE + 1u + OS_CRED_MAX + (bounded ? OS_READ_BOUND_SIZE : 0) + bytes;
 }
 
 /* ---- encoding and replies ---- */
