@@ -222,6 +222,20 @@ int cli_common_opt(cli_ctx *ctx, const char *cmd, int c, const char *arg)
 		return 0;
 	case CLI_OPT_TIMEOUT:
 		return cli_parse_u32(cmd, "--timeout-ms", arg, 1, 3600000, &ctx->timeout_ms);
+	case CLI_OPT_TLS_CERT:
+	case CLI_OPT_TLS_KEY:
+	case CLI_OPT_TLS_CA:
+	case CLI_OPT_TOKEN_FILE: {
+		const char **f = c == CLI_OPT_TLS_CERT ? &ctx->tls_cert
+		               : c == CLI_OPT_TLS_KEY  ? &ctx->tls_key
+		               : c == CLI_OPT_TLS_CA   ? &ctx->tls_ca
+		                                       : &ctx->token_file;
+		if (arg[0] == '\0')
+			return cli_usage_error(cmd, "an empty file name was given to a --tls-* or "
+			                            "--token-file option");
+		*f = arg;
+		return 0;
+	}
 	case CLI_OPT_LOGLEVEL: {
 		int lvl = os_log_parse_level(arg);
 		if (lvl < 0)
@@ -346,6 +360,7 @@ int main(int argc, char **argv)
 			int sub_argc = argc - optind;
 			char **sub_argv = argv + optind;
 			optind = 0; /* glibc: full re-initialisation for the subcommand's parser */
+			cli_sec_bind(&ctx);
 			return kCommands[i].fn(&ctx, sub_argc, sub_argv);
 		}
 	}

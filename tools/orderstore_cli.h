@@ -32,6 +32,7 @@
 #include <orderstore.h>
 
 #include "map.h"
+#include "netsec.h"
 #include "wire.h"
 
 /* Exit statuses, documented in `orderstore --help`. */
@@ -50,6 +51,9 @@ typedef struct cli_ctx {
 	uint32_t timeout_ms; /* --timeout-ms; 0 = the subcommand's default */
 	int log_level;       /* --log-level parsed, -1 = not given */
 	const char *log_level_str;
+	/* --tls-cert/--tls-key/--tls-ca, --token-file (orderstore_sec.c resolves defaults) */
+	const char *tls_cert, *tls_key, *tls_ca;
+	const char *token_file;
 } cli_ctx;
 
 /*
@@ -63,6 +67,10 @@ enum {
 	CLI_OPT_TIMEOUT,
 	CLI_OPT_LOGLEVEL,
 	CLI_OPT_HELP,
+	CLI_OPT_TLS_CERT,
+	CLI_OPT_TLS_KEY,
+	CLI_OPT_TLS_CA,
+	CLI_OPT_TOKEN_FILE,
 	CLI_OPT_FIRST_LOCAL /* first code free for a subcommand's own options */
 };
 #define CLI_COMMON_LONGOPTS                                          \
@@ -70,6 +78,10 @@ enum {
 	{"dir", required_argument, NULL, CLI_OPT_DIR},               \
 	{"timeout-ms", required_argument, NULL, CLI_OPT_TIMEOUT},    \
 	{"log-level", required_argument, NULL, CLI_OPT_LOGLEVEL},    \
+	{"tls-cert", required_argument, NULL, CLI_OPT_TLS_CERT},     \
+	{"tls-key", required_argument, NULL, CLI_OPT_TLS_KEY},       \
+	{"tls-ca", required_argument, NULL, CLI_OPT_TLS_CA},         \
+	{"token-file", required_argument, NULL, CLI_OPT_TOKEN_FILE}, \
 	{"help", no_argument, NULL, CLI_OPT_HELP}
 
 /* Text of the common options for the help screens. */
@@ -78,6 +90,10 @@ enum {
 	"  --dir DIR          a local cluster directory (reads DIR/routers)\n"              \
 	"  --timeout-ms MS    time one request may take (default 5000)\n"                   \
 	"  --log-level L      debug|info|warn|error\n"                                        \
+	"  --tls-cert F --tls-key F --tls-ca F   TLS files for tls+tcp:// clusters\n"           \
+	"                     (default with --dir: DIR/tls/client.pem, client.key, ca.pem)\n"   \
+	"  --token-file F     credential sent with every request (default:\n"                 \
+	"                     $ORDERSTORE_TOKEN_FILE, else DIR/admin.token with --dir)\n"      \
 	"  --help             this text\n"
 
 /**
@@ -139,6 +155,34 @@ int cli_parse_u32(const char *cmd, const char *name, const char *s, uint32_t min
  * the exit status (2 when no cluster was named, 1/3 otherwise); 0 on success.
  */
 int cli_open(cli_ctx *ctx, const char *cmd, ostore_client **out);
+
+/* ---- security (orderstore_sec.c; docs/security.md) ---- */
+
+/** cli_sec_bind - the ctx whose options (and --dir) cli_sec resolves; set by main before
+ *  the subcommand parses its options. */
+void cli_sec_bind(const cli_ctx *ctx);
+/**
+ * cli_sec - the CLI's TLS files and credential, built on first use from --tls-*,
+ * --token-file, $ORDERSTORE_TOKEN_FILE, and with --dir DIR/tls/ and DIR/admin.token. NULL
+ * when there is none. A file that cannot be used prints why and exits with status 2.
+ */
+const os_netsec *cli_sec(void);
+/** cli_sec_client_opts - put the same TLS files and token into @o (for ostore_open);
+ *  exits with status 2 as cli_sec. */
+void cli_sec_client_opts(ostore_options *o);
+/** cli_local_tls - whether local cluster @dir was made with TLS (DIR/tls/ca.pem). */
+bool cli_local_tls(const char *dir);
+/** cli_local_scheme - "tls+tcp" for a TLS local cluster @dir, else "tcp". */
+const char *cli_local_scheme(const char *dir);
+/** cli_local_sec_args - append the --tls-* and --*-token-file options of a node or router
+ *  of local cluster @dir (DIR/tls/server.*, DIR/{client,admin}.token; none if absent) to
+ *  @args at *@a (at most 10 entries; the strings are static). Returns 0, or -1 if a path
+ *  is too long. */
+int cli_local_sec_args(const char *dir, const char **args, int *a);
+/** cli_local_sec_make - for a new local cluster @dir: with @auth write DIR/client.token
+ *  and DIR/admin.token (random, mode 0600), with @tls run make-test-certs into DIR/tls.
+ *  Returns 0, or -1 after printing why (as "@cmd: ..."). */
+int cli_local_sec_make(const char *cmd, const char *dir, bool tls, bool auth);
 
 /**
  * cli_read_file - read all of @path ("-" = stdin) into a malloc'ed buffer with a NUL
@@ -294,18 +338,21 @@ int cli_local_load_conf(const char *dir, cli_local_conf *conf);
 int cli_local_save_conf(const char *dir, const cli_local_conf *conf);
 /**
  * cli_local_node_args - the options of DIR/local.json as node arguments (--no-sync,
- * --sync-replicas K, --log-level L, --log-retain-entries N), appended to @args from
- * index *@a (room for 7 more). Strings point into static storage. Returns 0, or -1
+ * --sync-replicas K, --log-level L, --log-retain-entries N) and the security options
+ * (cli_local_sec_args), appended to @args from index *@a (room for 17 more). Strings
+ * point into static storage. Returns 0, or -1
  * after printing why.
  */
 int cli_local_node_args(const char *dir, const char **args, int *a);
 /**
  * cli_local_build_map - a fresh map (epoch 1, random cluster ID, even slot ranges) of
  * @shards shards with @replicas replicas each: shard s has primary s*(R+1) and replicas
- * s*(R+1)+1..+R; node i listens on tcp://127.0.0.1:(@base + 1 + i). NULL on OOM or when
+ * s*(R+1)+1..+R; node i listens on @scheme://127.0.0.1:(@base + 1 + i) (@scheme "tcp" or
+ * "tls+tcp"). NULL on OOM or when
  * the layout is invalid (too many ids or replicas).
  */
-os_map *cli_local_build_map(uint32_t shards, uint32_t replicas, uint32_t base);
+os_map *cli_local_build_map(uint32_t shards, uint32_t replicas, uint32_t base,
+                            const char *scheme);
 /**
  * cli_local_newest_map - DIR/map.json, replaced by any newer map of the same cluster that
  * a router of DIR/routers or a node of the map answers MAP_GET with. Returns 0 with *out

@@ -40,7 +40,8 @@
 
 /* ---- map layout and remembered options ------------------------------------------- */
 
-os_map *cli_local_build_map(uint32_t shards, uint32_t replicas, uint32_t base)
+os_map *cli_local_build_map(uint32_t shards, uint32_t replicas, uint32_t base,
+                            const char *scheme)
 {
 	/* build_even gives the slot table and a random cluster ID; ids are laid out here. */
 	char dummy[] = "tcp://127.0.0.1:1";
@@ -64,9 +65,9 @@ os_map *cli_local_build_map(uint32_t shards, uint32_t replicas, uint32_t base)
 	for (uint32_t s = 0; s < shards; s++) {
 		uint16_t reps[OS_MAP_MAX_REPLICAS];
 		for (uint32_t k = 0; k < per; k++) {
-			char addr[40];
+			char addr[48];
 			uint32_t id = s * per + k;
-			cli_fmt(addr, sizeof(addr), "tcp://127.0.0.1:%u", base + 1 + id);
+			cli_fmt(addr, sizeof(addr), "%s://127.0.0.1:%u", scheme, base + 1 + id);
 			if (os_map_add_node(m, (uint16_t)id, addr) != OSTORE_OK)
 				goto fail;
 			if (k > 0)
@@ -153,7 +154,7 @@ int cli_local_node_args(const char *dir, const char **args, int *a)
 		args[(*a)++] = "--log-retain-entries";
 		args[(*a)++] = retain;
 	}
-	return 0;
+	return cli_local_sec_args(dir, args, a);
 }
 
 /* ---- the newest map of a local cluster ------------------------------------------ */
@@ -403,7 +404,7 @@ int cli_local_start(cli_ctx *ctx, int argc, char **argv)
 	}
 	if (cli_find_bin("ORDERSTORE_NODE_BIN", "orderstore-node", "node", bin, sizeof(bin)) != 0)
 		goto out;
-	const char *args[24];
+	const char *args[48];
 	int a = 0;
 	cli_fmt(id, sizeof(id), "%u", node);
 	args[a++] = bin;

@@ -100,6 +100,12 @@ int cli_open(cli_ctx *ctx, const char *cmd, ostore_client **out)
 		opts.timeout_ms = ctx->timeout_ms;
 	opts.retries = 1;
 	opts.max_value = OSTORE_MAX_VALUE_LIMIT; /* the cluster enforces its own limit */
+	cli_sec_client_opts(&opts);
+	for (size_t i = 0; i < ctx->nrouters; i++)
+		if (strncmp(ctx->routers[i], "tls+", 4) == 0 && opts.tls_ca_file == NULL)
+			return cli_usage_error(cmd, "router %s is a TLS address: give --tls-cert, "
+			                            "--tls-key and --tls-ca (or --dir of a cluster made "
+			                            "with 'local up --tls')", ctx->routers[i]);
 	ostore_status st = ostore_open(&opts, out);
 	if (st != OSTORE_OK) {
 		cli_err("%s: cannot open the cluster (routers from %s, first %s): %s", cmd, source,

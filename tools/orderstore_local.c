@@ -234,6 +234,10 @@ static const char kUpHelp[] =
 	"  --log-level L      log level of the started processes (debug|info|warn|error)\n"
 	"  --metrics-offset K every process serves /metrics on its port + K (default 100,\n"
 	"                     0 = off); kept in DIR/metrics.json for 'status' and restarts\n"
+	"  --tls              new cluster only: make test certificates in DIR/tls\n"
+	"                     (tools/make-test-certs) and use tls+tcp:// on every link\n"
+	"  --auth             new cluster only: make DIR/client.token and DIR/admin.token\n"
+	"                     (mode 0600); requests without a valid token are refused\n"
 	"  --help             this text\n"
 	"Node options given here are kept in DIR/local.json for restarts and 'local start'.\n"
 	"Binaries: $ORDERSTORE_NODE_BIN / $ORDERSTORE_ROUTER_BIN, else orderstore-node and\n"
@@ -242,13 +246,14 @@ static const char kUpHelp[] =
 	"a cluster directory).\n";
 
 enum { OPT_SHARDS = CLI_OPT_FIRST_LOCAL, OPT_BASE_PORT, OPT_NO_SYNC, OPT_WAIT, OPT_REPLICAS,
-       OPT_SYNC_REPLICAS, OPT_RETAIN, OPT_METRICS };
+       OPT_SYNC_REPLICAS, OPT_RETAIN, OPT_METRICS, OPT_TLS, OPT_AUTH };
 
 /* The options of `local up` after parsing. */
 typedef struct up_opts {
 	uint32_t shards, base, wait_ms, replicas, sync_k, metrics; /* metrics: port offset */
 	uint64_t retain;
 	bool no_sync, base_given, replicas_given, sync_given, metrics_given;
+	bool tls, auth; /* docs/security.md */
 } up_opts;
 
 /* Returns -1 to go on, else the exit status. */
@@ -263,6 +268,8 @@ static int up_parse(cli_ctx *ctx, int argc, char **argv, up_opts *o)
 		{"sync-replicas", required_argument, NULL, OPT_SYNC_REPLICAS},
 		{"log-retain-entries", required_argument, NULL, OPT_RETAIN},
 		{"metrics-offset", required_argument, NULL, OPT_METRICS},
+		{"tls", no_argument, NULL, OPT_TLS},
+		{"auth", no_argument, NULL, OPT_AUTH},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
@@ -312,6 +319,12 @@ static int up_parse(cli_ctx *ctx, int argc, char **argv, up_opts *o)
 				return rc;
 			o->metrics_given = true;
 			break;
+		case OPT_TLS:
+			o->tls = true;
+			break;
+		case OPT_AUTH:
+			o->auth = true;
+			break;
 		default: {
 			int orc = cli_opt_rest(ctx, cmd, c, argv, kUpHelp);
 			if (orc != CLI_OPT_NEXT)
@@ -341,7 +354,7 @@ int cli_lc_spawn(cli_ctx *ctx, cli_local_cluster *lc, size_t i, const char *node
 	cli_local_proc *p = &lc->procs[i];
 	bool is_router = p->is_router;
 	char id[16], data[PATH_MAX];
-	const char *args[24];
+	const char *args[48];
 	int a = 0, err;
 	if (is_router) {
 		args[a++] = router_bin;
@@ -363,6 +376,8 @@ int cli_lc_spawn(cli_ctx *ctx, cli_local_cluster *lc, size_t i, const char *node
 	args[a++] = "--map";
 	args[a++] = lc->map_path;
 	if (!is_router && cli_local_node_args(lc->dir, args, &a) != 0)
+		return -1;
+	if (is_router && cli_local_sec_args(lc->dir, args, &a) != 0)
 		return -1;
 	char maddr[300];
 	if (cli_metrics_hostport(p->addr, cli_metrics_offset(lc->dir), maddr, sizeof(maddr)) == 0) {
@@ -519,19 +534,25 @@ int cli_local_up(cli_ctx *ctx, int argc, char **argv)
 			return CLI_EXIT_FAIL;
 		}
 		if (!cli_lc_router_addr(lc->dir, router_addr, sizeof(router_addr)) || o.base_given)
-			cli_fmt(router_addr, sizeof(router_addr), "tcp://127.0.0.1:%u", o.base);
+			cli_fmt(router_addr, sizeof(router_addr), "%s://127.0.0.1:%u",
+			        cli_local_scheme(lc->dir), o.base);
 	} else {
 		if (o.shards == 0) {
 			free(lc);
 			return cli_usage_error(cmd, "--shards N is required for a new cluster");
 		}
-		m = cli_local_build_map(o.shards, o.replicas, o.base);
+		if (cli_local_sec_make(cmd, lc->dir, o.tls, o.auth) != 0) {
+			free(lc);
+			return CLI_EXIT_FAIL;
+		}
+		m = cli_local_build_map(o.shards, o.replicas, o.base, cli_local_scheme(lc->dir));
 		if (m == NULL) {
 			cli_err("%s: cannot build the cluster map: %s", cmd, ostore_strerror(OSTORE_ENOMEM));
 			free(lc);
 			return CLI_EXIT_FAIL;
 		}
-		cli_fmt(router_addr, sizeof(router_addr), "tcp://127.0.0.1:%u", o.base);
+		cli_fmt(router_addr, sizeof(router_addr), "%s://127.0.0.1:%u", cli_local_scheme(lc->dir),
+		        o.base);
 	}
 	cli_lc_from_map(lc, m, router_addr);
 	size_t nrunning = mark_running(lc);

@@ -35,21 +35,20 @@
 int cli_ping(const char *url, uint32_t timeout_ms)
 {
 	nng_socket s;
-	nng_dialer d;
 	int rv = nng_req0_open(&s);
 	if (rv != 0)
 		return os_from_nng(rv);
 	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 64u * 1024);
 	nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 20);
 	nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 200);
-	if ((rv = nng_dialer_create(&d, s, url)) != 0 ||
-	    (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+	if (os_net_dial(s, url, cli_sec(), NNG_FLAG_NONBLOCK) != OSTORE_OK) {
 		nng_close(s);
 		return OSTORE_ECONNECT;
 	}
 	os_buf b;
 	os_buf_init(&b);
 	os_hdr h = {.kind = OS_KIND_PING};
+	os_netsec_cred(cli_sec(), &h);
 	if (os_hdr_put(&b, &h) != OSTORE_OK) {
 		nng_close(s);
 		return OSTORE_ENOMEM;
@@ -199,6 +198,8 @@ void cli_print_log_tail(const char *name, const char *path, int lines)
 /* The port of a "tcp://HOST:PORT" URL and its host in @host; -1 if not that form. */
 int cli_url_port(const char *url, char *host, size_t hostlen)
 {
+	if (strncmp(url, "tls+", 4) == 0)
+		url += 4;
 	if (strncmp(url, "tcp://", 6) != 0)
 		return -1;
 	const char *h = url + 6, *colon = strrchr(h, ':');

@@ -54,15 +54,20 @@ int cli_rpc_n(const char *url, uint8_t kind, uint64_t epoch, uint16_t count,
 	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 20);
 	nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 200);
-	if (nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+	int st = os_net_dial(s, url, cli_sec(), NNG_FLAG_NONBLOCK);
+	if (st != OSTORE_OK) {
 		nng_close(s);
-		return OSTORE_ECONNECT;
+		if (st == OSTORE_EINVAL)
+			cli_err("%s is a TLS address: give --tls-cert, --tls-key and --tls-ca (or --dir "
+			        "of a cluster made with 'local up --tls')", url);
+		return st == OSTORE_EINVAL ? OSTORE_ECONNECT : st;
 	}
 	os_buf b;
 	os_buf_init(&b);
 	os_hdr h = {.kind = kind, .count = count, .timeout_ms = timeout_ms, .epoch = epoch,
 	            .client_id = client_id};
-	int st = os_hdr_put(&b, &h);
+	os_netsec_cred(cli_sec(), &h);
+	st = os_hdr_put(&b, &h);
 	if (st == OSTORE_OK && blen > 0)
 		st = os_buf_put(&b, body, blen) == 0 ? OSTORE_OK : OSTORE_ENOMEM;
 	if (st != OSTORE_OK) {

@@ -340,7 +340,8 @@ int cli_local_add_shard(cli_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		ns.ids[i] = (uint16_t)id;
-		cli_fmt(ns.addrs[i], sizeof(ns.addrs[i]), "tcp://127.0.0.1:%d", port);
+		cli_fmt(ns.addrs[i], sizeof(ns.addrs[i]), "%s://127.0.0.1:%d", cli_local_scheme(lc->dir),
+		        port);
 	}
 	uint16_t shard;
 	os_map *next = map_with_shard(cmd, r.map, &ns, &shard, &rc);
