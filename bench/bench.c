@@ -17,11 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "map.h"
 #include "orders.h"
 #include "report.h"
+#include "netsec.h"
 #include "util.h"
 
 #ifndef OB_HAVE_HIREDIS
@@ -64,6 +66,9 @@ static void usage(FILE *f)
 	        "  --no-preload         skip the preload: an earlier run loaded --records\n"
 	        "  --coalesce-items N   orderstore: liborderstore's coalesce_max_items (1 = no\n"
 	        "                       coalescing: every request its own frame, no window)\n"
+	        "  --tls-cert F --tls-key F --tls-ca F  orderstore over tls+tcp:// (default with\n"
+	        "                       --dir: DIR/tls/client.pem, client.key, ca.pem if present)\n"
+	        "  --token-file F       orderstore credential (default with --dir: DIR/client.token)\n"
 	        "  --help, --version\n"
 	        "Exit: 0 ok, 1 requests failed, 2 usage, 3 target unreachable or setup failed.\n",
 	        OB_DEFAULT_ORDERS);
@@ -91,8 +96,27 @@ static int read_routers(const char *dir, ob_config *cfg)
 enum {
 	O_ROUTER = 256, O_DIR, O_TARGET, O_WORKLOAD, O_KEYS, O_RECORDS, O_VSIZE, O_CONC,
 	O_SECONDS, O_OPS, O_RATE, O_TIMEOUT, O_CONNS, O_BATCH, O_OFILE, O_OPOOL, O_JSON, O_CSV, O_QUIET,
-	O_AVOID, O_MAP, O_NOPRELOAD, O_COALESCE, O_HELP, O_VERSION
+	O_AVOID, O_MAP, O_NOPRELOAD, O_COALESCE, O_HELP, O_VERSION, O_TLS_CERT, O_TLS_KEY, O_TLS_CA,
+	O_TOKEN
 };
+
+/* --dir defaults for the TLS files and the token (docs/security.md). */
+static void dir_security(const char *dir, ob_config *cfg, const char **token_file)
+{
+	static char cert[4096], key[4096], ca[4096], tok[4096];
+	snprintf(ca, sizeof(ca), "%s/tls/ca.pem", dir);
+	if (cfg->tls_cert == NULL && cfg->tls_key == NULL && cfg->tls_ca == NULL &&
+	    access(ca, R_OK) == 0) {
+		snprintf(cert, sizeof(cert), "%s/tls/client.pem", dir);
+		snprintf(key, sizeof(key), "%s/tls/client.key", dir);
+		cfg->tls_cert = cert;
+		cfg->tls_key = key;
+		cfg->tls_ca = ca;
+	}
+	snprintf(tok, sizeof(tok), "%s/client.token", dir);
+	if (*token_file == NULL && access(tok, R_OK) == 0)
+		*token_file = tok;
+}
 
 /* Parse argv into @cfg. Returns -1 to continue, otherwise the exit status. */
 static int parse_args(int argc, char **argv, ob_config *cfg)
@@ -121,11 +145,15 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 		{"map", required_argument, NULL, O_MAP},
 		{"no-preload", no_argument, NULL, O_NOPRELOAD},
 		{"coalesce-items", required_argument, NULL, O_COALESCE},
+		{"tls-cert", required_argument, NULL, O_TLS_CERT},
+		{"tls-key", required_argument, NULL, O_TLS_KEY},
+		{"tls-ca", required_argument, NULL, O_TLS_CA},
+		{"token-file", required_argument, NULL, O_TOKEN},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
 	};
-	const char *dir = NULL, *wl = "put";
+	const char *dir = NULL, *wl = "put", *token_file = NULL;
 	int seconds_given = 0, opt;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		int bad = 0;
@@ -173,6 +201,10 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 		case O_MAP: cfg->map_path = optarg; break;
 		case O_NOPRELOAD: cfg->no_preload = 1; break;
 		case O_COALESCE: bad = os_parse_u64(optarg, 1, OSTORE_MAX_BATCH, &cfg->coalesce); break;
+		case O_TLS_CERT: cfg->tls_cert = optarg; break;
+		case O_TLS_KEY: cfg->tls_key = optarg; break;
+		case O_TLS_CA: cfg->tls_ca = optarg; break;
+		case O_TOKEN: token_file = optarg; break;
 		case O_HELP: usage(stdout); return 0;
 		case O_VERSION:
 			printf("orderstore-bench %s (redis driver: %s)\n", ostore_version_string(),
@@ -222,6 +254,19 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 	if (cfg->target == NULL && cfg->nrouters == 0 && (dir == NULL || read_routers(dir, cfg) != 0)) {
 		fprintf(stderr, "orderstore-bench: give --router URL, --dir DIR of a local cluster, or "
 		                "--target redis://HOST:PORT\n");
+		return 2;
+	}
+	if (dir != NULL)
+		dir_security(dir, cfg, &token_file);
+	int ntls = (cfg->tls_cert != NULL) + (cfg->tls_key != NULL) + (cfg->tls_ca != NULL);
+	if (ntls != 0 && ntls != 3) {
+		fprintf(stderr, "orderstore-bench: TLS needs all of --tls-cert, --tls-key and --tls-ca\n");
+		return 2;
+	}
+	char err[600];
+	size_t tlen;
+	if (token_file != NULL && os_token_read(token_file, cfg->token, &tlen, err, sizeof(err)) != 0) {
+		fprintf(stderr, "orderstore-bench: %s\n", err);
 		return 2;
 	}
 	return -1;

@@ -101,6 +101,10 @@ typedef struct ob_config {
 	int no_preload;       /* the records are there already (an earlier run loaded them) */
 	int64_t avoid_shard;  /* -1, or keys of this shard are never drawn (YCSB workloads) */
 	const char *map_path; /* cluster map JSON for avoid_shard */
+	/* orderstore security (docs/security.md): TLS files (all or none) and the token
+	 * ("" = none); with --dir the defaults are DIR/tls/client.* and DIR/client.token */
+	const char *tls_cert, *tls_key, *tls_ca;
+	char token[129];
 } ob_config;
 
 typedef struct ob_orders ob_orders;

@@ -68,6 +68,10 @@ static int od_open(ob_run *run, void **state)
 	o.timeout_ms = (uint32_t)cfg->timeout_ms;
 	o.max_inflight = (uint32_t)cfg->concurrency + 16;
 	o.coalesce_max_items = (uint32_t)cfg->coalesce;
+	o.tls_cert_file = cfg->tls_cert;
+	o.tls_key_file = cfg->tls_key;
+	o.tls_ca_file = cfg->tls_ca;
+	o.token = cfg->token[0] != '\0' ? cfg->token : NULL;
 	ostore_status st = ostore_open(&o, &d->c);
 	if (st != OSTORE_OK) {
 		fprintf(stderr, "orderstore-bench: open: %s\n", ostore_strerror(st));

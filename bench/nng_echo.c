@@ -6,6 +6,8 @@
  *   nng-echo serve URL [--contexts N]         REP server, echoes every message
  *   nng-echo load URL [--concurrency C] [--size B] [--seconds S]
  *                                             closed loop, C requests in flight
+ *   --tls-dir D (both): for tls+tcp:// URLs, the files of tools/make-test-certs in D
+ *                       (the server uses server.*, the loader client.*; ca.pem)
  *
  * orderstore's request path is client -> router -> node -> router -> client: two such
  * hops. Reporting orderstore's throughput as a ratio of this echo's, measured in the same
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "netsec.h"
 #include "util.h"
 
 typedef struct ectx {
@@ -92,8 +95,9 @@ static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: nng-echo serve URL [--contexts N]\n"
-	                "       nng-echo load URL [--concurrency C] [--size B] [--seconds S]\n");
+	fprintf(stderr, "usage: nng-echo serve URL [--contexts N] [--tls-dir D]\n"
+	                "       nng-echo load URL [--concurrency C] [--size B] [--seconds S] "
+	                "[--tls-dir D]\n");
 	return 2;
 }
 
@@ -106,9 +110,13 @@ int main(int argc, char **argv)
 		return usage();
 	const char *url = argv[2];
 	uint64_t n = 64, size = 200, secs = 5;
+	const char *tls_dir = NULL;
 	for (int i = 3; i + 1 < argc; i += 2) {
 		int bad = 1;
-		if (strcmp(argv[i], "--contexts") == 0 || strcmp(argv[i], "--concurrency") == 0)
+		if (strcmp(argv[i], "--tls-dir") == 0) {
+			tls_dir = argv[i + 1];
+			bad = 0;
+		} else if (strcmp(argv[i], "--contexts") == 0 || strcmp(argv[i], "--concurrency") == 0)
 			bad = os_parse_u64(argv[i + 1], 1, 4096, &n);
 		else if (strcmp(argv[i], "--size") == 0)
 			bad = os_parse_u64(argv[i + 1], 0, 1 << 20, &size);
@@ -125,10 +133,26 @@ int main(int argc, char **argv)
 		rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 2u << 20);
 	if (rv == 0 && !serve)
 		rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	if (rv == 0)
-		rv = serve ? nng_listen(s, url, NULL, 0) : nng_dial(s, url, NULL, 0);
 	if (rv != 0) {
 		fprintf(stderr, "nng-echo: %s: %s\n", url, nng_strerror(rv));
+		return 1;
+	}
+	char cert[4096], key[4096], ca[4096], err[600];
+	os_netsec *sec = NULL;
+	if (tls_dir != NULL) {
+		const char *who = serve ? "server" : "client";
+		snprintf(cert, sizeof(cert), "%s/%s.pem", tls_dir, who);
+		snprintf(key, sizeof(key), "%s/%s.key", tls_dir, who);
+		snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
+		os_netsec_opts so = {.tls_cert = cert, .tls_key = key, .tls_ca = ca};
+		if (os_netsec_create(&so, &sec, err, sizeof(err)) != OSTORE_OK) {
+			fprintf(stderr, "nng-echo: %s\n", err);
+			return 2;
+		}
+	}
+	int st = serve ? os_net_listen(s, url, sec, NULL) : os_net_dial(s, url, sec, 0);
+	if (st != OSTORE_OK) {
+		fprintf(stderr, "nng-echo: %s: %s\n", url, ostore_strerror(st));
 		return 1;
 	}
 	ectx *es = calloc(n, sizeof(*es));
@@ -181,5 +205,6 @@ int main(int argc, char **argv)
 	if (proto)
 		nng_msg_free(proto);
 	free(es);
+	os_netsec_destroy(sec);
 	return 0;
 }
