@@ -90,6 +90,20 @@ int os_net_dial(nng_socket sock, const char *url, const os_netsec *s, int flags)
  */
 int os_net_listen(nng_socket sock, const char *url, const os_netsec *s, nng_listener *l);
 
+/**
+ * os_net_serve - os_net_listen, plus for a tls+tcp:// URL a guard thread that works around
+ * nng 1.5.2 bug #1518 (common/netguard.c): every 2 s it sends a PING over a new TLS
+ * connection to @url, and after two unanswered probes (5 s each) it logs a warning and
+ * replaces the listener. @s and @sock must outlive the result. *out is owned by the
+ * caller: free it with os_net_unserve. Returns as os_net_listen.
+ */
+typedef struct os_net_listener os_net_listener;
+int os_net_serve(nng_socket sock, const char *url, const os_netsec *s, os_net_listener **out);
+
+/** os_net_unserve - stop the guard (waits for a probe in progress, at most ~10 s) and close
+ *  the listener; frees @l (NULL is fine). Not from an nng callback. */
+void os_net_unserve(os_net_listener *l);
+
 /** os_netsec_cred - point h->cred / h->cred_len at the credential @s sends (none when @s
  *  is NULL or sends none). The bytes live as long as @s. Cannot fail. */
 void os_netsec_cred(const os_netsec *s, os_hdr *h);

@@ -47,8 +47,7 @@ struct node_server {
 	node_env *env;
 	nng_socket sock;
 	bool sock_open;
-	nng_listener listener;
-	bool listening;
+	os_net_listener *listener; /* NULL once closed */
 	sctx *ctxs;
 	unsigned nctx;
 	_Atomic unsigned busy;
@@ -209,11 +208,10 @@ int node_server_create(node_env *env, const node_server_opts *o, node_server **o
 	    os_procmetrics_watch_socket(node_metrics_proc(), s->sock, o->max_conns) != OSTORE_OK)
 		OS_WARN("msg=\"cannot count or limit connections\"");
 	/* The listener inherits the socket's NNG_OPT_RECVMAXSZ set above. */
-	if ((status = os_net_listen(s->sock, o->url, env->sec, &s->listener)) != OSTORE_OK) {
+	if ((status = os_net_serve(s->sock, o->url, env->sec, &s->listener)) != OSTORE_OK) {
 		OS_ERROR("msg=\"cannot listen\" addr=%s err=\"%s\"", o->url, ostore_strerror(status));
 		goto fail;
 	}
-	s->listening = true;
 	for (unsigned i = 0; i < s->nctx; i++)
 		ctx_recv(&s->ctxs[i]);
 	*out = s;
@@ -225,10 +223,8 @@ fail:
 
 void node_server_stop_accepting(node_server *s)
 {
-	if (s->listening) {
-		nng_listener_close(s->listener);
-		s->listening = false;
-	}
+	os_net_unserve(s->listener);
+	s->listener = NULL;
 }
 
 unsigned node_server_drain(node_server *s, int timeout_ms)

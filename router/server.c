@@ -46,6 +46,7 @@ typedef struct sctx {
 
 struct rt_server {
 	nng_socket sock;
+	os_net_listener *listener; /* NULL once closed */
 	const rt_env *env;
 	unsigned nctx;
 	sctx *ctxs;
@@ -302,7 +303,7 @@ int rt_server_create(const rt_server_opts *opts, const rt_env *env, rt_server **
 	if (rt_metrics_proc() != NULL &&
 	    os_procmetrics_watch_socket(rt_metrics_proc(), s->sock, opts->max_conns) != OSTORE_OK)
 		OS_WARN("msg=\"cannot count or limit connections\"");
-	if ((rv = os_net_listen(s->sock, opts->listen, env->sec, NULL)) != OSTORE_OK) {
+	if ((rv = os_net_serve(s->sock, opts->listen, env->sec, &s->listener)) != OSTORE_OK) {
 		OS_ERROR("msg=\"cannot listen\" addr=%s err=\"%s\"", opts->listen, ostore_strerror(rv));
 		nng_close(s->sock);
 		s->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
@@ -323,6 +324,8 @@ fail:
 void rt_server_close(rt_server *s)
 {
 	atomic_store(&s->closing, true);
+	os_net_unserve(s->listener);
+	s->listener = NULL;
 	nng_close(s->sock);
 }
 
@@ -330,6 +333,8 @@ void rt_server_destroy(rt_server *s)
 {
 	if (s == NULL)
 		return;
+	os_net_unserve(s->listener); /* if rt_server_close did not run */
+	s->listener = NULL;
 	/* Timers first: a sleeping request wakes with OSTORE_ECLOSED and replies (into the
 	 * closed socket) through its context's aio, which is stopped next. */
 	for (unsigned i = 0; i < s->nctx; i++)

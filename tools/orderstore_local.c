@@ -423,7 +423,9 @@ int cli_lc_wait(cli_local_cluster *lc, uint32_t wait_ms)
 				cli_print_log_tail(p->name, p->logfile, 15);
 				return -1;
 			}
-			if (!p->up && cli_ping(p->addr, 200) == OSTORE_OK) {
+			/* TLS: long enough never to abandon a handshake (nng #1518, docs/security.md) */
+			uint32_t ping_ms = strncmp(p->addr, "tls+", 4) == 0 ? 2000 : 200;
+			if (!p->up && cli_ping(p->addr, ping_ms) == OSTORE_OK) {
 				p->up = true;
 				nup++;
 			}

@@ -11,6 +11,10 @@ every link tls+tcp://, certificates from tools/make-test-certs, tokens in DIR):
      the listeners still serve good clients afterwards (nng bug #1518: a failed handshake
      can stop a listener); the replica keeps replicating after a plain client hit its
      primary.
+  B2. TLS clients that give up in the middle of their handshake (timeout 1 ms, many at
+     once) stop nng 1.5.2's TLS listener for new connections (#1518 as it shows here);
+     the listener guard (common/netguard.c) notices and restarts it: within 30 s new
+     clients are served again and the process logged the restart.
   C. a client whose certificate comes from another CA is refused; a client that trusts
      another CA refuses the cluster; bad TLS usage is a usage error (exit 2).
   D. no credential and a wrong credential are refused (OSTORE_EAUTH, exit 1); bad token
@@ -29,6 +33,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from free_ports import free_base  # noqa: E402 (shared with the shell scripts)
@@ -136,6 +141,31 @@ def part_b(d, base):
           "B: the primary's TLS listener still serves its replica (#1518)", repr(nodes))
 
 
+def part_b2(d):
+    procs = []
+    for _ in range(4):
+        procs.append(subprocess.Popen(
+            ["sh", "-c", f'for i in $(seq 1 25); do "{CLI}" local status --dir "{d}" '
+                         f'--timeout-ms 1 >/dev/null 2>&1; done'], env=ENV))
+    for p in procs:
+        p.wait(timeout=120)
+    deadline = time.monotonic() + 30
+    served = False
+    while time.monotonic() < deadline and not served:
+        rc, out, _ = run("local", "status", "--dir", d, "--timeout-ms", 3000)
+        served = rc == 0 and "not answering" not in out
+        if not served:
+            time.sleep(1)
+    check(served, "B2: after 100 abandoned handshakes every process serves new TLS clients "
+                  "within 30 s", out)
+    expect(["get", "--dir", d, "order-4"], 0, "B2: a good client is served", has='{"n":4}')
+    logs = ""
+    for name in ("node-0", "node-1", "router"):
+        with open(os.path.join(d, name + ".log")) as f:
+            logs += f.read()
+    print(f"     B2: listener restarts logged: {logs.count('nng bug #1518')}")
+
+
 def part_c(d, tmp):
     other = os.path.join(tmp, "other-ca")
     p = subprocess.run([CERTS, other], capture_output=True, text=True)
@@ -224,6 +254,7 @@ def main():
             return 1
         part_a(d, os.path.join(d, "tls"))
         part_b(d, base)
+        part_b2(d)
         part_c(d, tmp)
         part_d(d, tmp)
         part_e(d)
