@@ -146,10 +146,12 @@ def part_b2(d):
     procs = []
     for _ in range(4):
         procs.append(subprocess.Popen(
-            ["sh", "-c", f'for i in $(seq 1 15); do "{CLI}" local status --dir "{d}" '
-                         f'--timeout-ms 1 >/dev/null 2>&1; done'], env=ENV))
+            # `timeout`: closing a socket whose handshake is stuck can hang the abandoning
+            # client itself in nng 1.5.2; bound each one
+            ["sh", "-c", f'for i in $(seq 1 15); do timeout -s KILL 3 "{CLI}" local status '
+                         f'--dir "{d}" --timeout-ms 1 >/dev/null 2>&1; done'], env=ENV))
     for p in procs:
-        p.wait(timeout=120)
+        p.wait(timeout=100)
     deadline = time.monotonic() + 60
     served = False
     while time.monotonic() < deadline and not served:
