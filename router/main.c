@@ -121,7 +121,7 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 		{"max-value", required_argument, NULL, 'v'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"metrics-addr", required_argument, NULL, 'M'},
-		{"tls-cert", required_argument, NULL, 'C'},
+		{"tls-cert", required_argument, NULL, 'E'},
 		{"tls-key", required_argument, NULL, 'K'},
 		{"tls-ca", required_argument, NULL, 'A'},
 		{"client-token-file", required_argument, NULL, 'T'},
@@ -184,12 +184,12 @@ static int parse_opts(int argc, char **argv, rt_opts *o)
 				                 optarg);
 			o->metrics_addr = optarg;
 			break;
-		case 'C':
+		case 'E':
 		case 'K':
 		case 'A':
 		case 'T':
 		case 'D': {
-			const char **f = ch == 'C' ? &o->tls_cert : ch == 'K' ? &o->tls_key
+			const char **f = ch == 'E' ? &o->tls_cert : ch == 'K' ? &o->tls_key
 			               : ch == 'A' ? &o->tls_ca : ch == 'T' ? &o->client_token_file
 			                                                    : &o->admin_token_file;
 			if (*f != NULL || optarg[0] == '\0')
