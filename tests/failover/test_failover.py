@@ -49,6 +49,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from free_ports import free_base  # noqa: E402 (shared with the shell scripts)
+from clitest import CliTest  # noqa: E402
 
 CLI = os.environ["OSTORE_CLI_BIN"]
 ENV = dict(os.environ)
@@ -58,31 +59,10 @@ for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
     if os.environ.get(ours):
         ENV[theirs] = os.environ[ours]
 
-failures = []
+_t = CliTest(CLI, ENV, timeout=120, detail_chars=800)
+run, check, expect, failures = _t.run, _t.check, _t.expect, _t.failures
 WRITERS = 3
 MAX_PER_WRITER = 400
-
-
-def run(*args, stdin=b"", timeout=120):
-    argv = [CLI] + [str(a) for a in args]
-    p = subprocess.run(argv, input=stdin, capture_output=True, env=ENV, timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else " " + detail), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def expect(args, rc, what, has=None):
-    got_rc, out, err = run(*args)
-    ok = got_rc == rc and (has is None or has in out + err)
-    check(ok, what, f"(rc {got_rc}, want {rc}; stdout {out[-800:]!r}; stderr {err[-800:]!r})")
-    return got_rc, out, err
-
-
 
 
 class Writers:

@@ -12,12 +12,14 @@ import random
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from clitest import CliTest  # noqa: E402
 
 CLI = os.environ["OSTORE_CLI_BIN"]
 ENV = dict(os.environ)
@@ -27,20 +29,8 @@ for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
     if os.environ.get(ours):
         ENV[theirs] = os.environ[ours]
 HEARTBEAT_S = 1.0  # node default --heartbeat-timeout-ms
-failures = []
-
-
-def run(*args, timeout=60):
-    p = subprocess.run([CLI] + [str(a) for a in args], capture_output=True, env=ENV,
-                       timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else " " + detail), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
+_t = CliTest(CLI, ENV)
+run, check, expect, failures = _t.run, _t.check, _t.expect, _t.failures
 
 
 def port_free(port):

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -15,6 +14,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from free_ports import free_base  # noqa: E402
+from clitest import CliTest  # noqa: E402
 
 CLI = os.environ["OSTORE_CLI_BIN"]
 NODE = os.environ["OSTORE_NODE_BIN"]
@@ -24,7 +24,8 @@ ENV["ORDERSTORE_NODE_BIN"] = NODE
 if os.environ.get("OSTORE_ROUTER_BIN"):
     ENV["ORDERSTORE_ROUTER_BIN"] = os.environ["OSTORE_ROUTER_BIN"]
 
-failures = []
+_t = CliTest(CLI, ENV)
+run, check, expect, failures = _t.run, _t.check, _t.expect, _t.failures
 
 
 def _on_sigterm(signum, frame):
@@ -34,26 +35,6 @@ def _on_sigterm(signum, frame):
 # meson ends a test that runs past its timeout with SIGTERM: the `finally` blocks must
 # still stop the cluster and unmount the tmpfs.
 signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def run(*args, stdin=b"", timeout=60, env=None):
-    p = subprocess.run([CLI] + [str(a) for a in args], input=stdin, capture_output=True,
-                       env=env or ENV, timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else " " + detail), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def expect(args, rc, what, has=None, env=None):
-    got, out, err = run(*args, env=env)
-    check(got == rc and (has is None or has in out + err), what,
-          f"(rc {got}, want {rc}; stdout {out[-600:]!r}; stderr {err[-600:]!r})")
-    return got, out, err
 
 
 class Cluster:

@@ -38,6 +38,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from free_ports import free_base  # noqa: E402 (shared with the shell scripts)
+from clitest import CliTest  # noqa: E402
 
 CLI = os.environ["OSTORE_CLI_BIN"]
 CERTS = os.path.join(os.environ.get("OSTORE_SOURCE_ROOT", "."), "tools", "make-test-certs")
@@ -50,27 +51,8 @@ for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
     if os.environ.get(ours):
         ENV[theirs] = os.environ[ours]
 
-failures = []
-
-
-def run(*args, timeout=60):
-    argv = [CLI] + [str(a) for a in args]
-    p = subprocess.run(argv, capture_output=True, env=ENV, timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what + ("" if cond else " " + detail), flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def expect(args, rc, what, has=None):
-    got_rc, out, err = run(*args)
-    ok = got_rc == rc and (has is None or has in out + err)
-    check(ok, what, f"(rc {got_rc}, want {rc}; stdout {out[-600:]!r}; stderr {err[-600:]!r})")
-    return got_rc, out, err
+_t = CliTest(CLI, ENV)
+run, check, expect, failures = _t.run, _t.check, _t.expect, _t.failures
 
 
 def map_epoch(d):
