@@ -115,8 +115,9 @@ static int od_preload(ob_run *run, void *state)
 			size_t l = ob_record_key(ids[n], k);
 			if (run->skip_slot != NULL && run->skip_slot[os_slot_of(ids[n], l)])
 				continue; /* --avoid-shard: never drawn, so not loaded either */
-			items[n++] = (ostore_item){.op = OSTORE_OP_PUT, .id = ids[n], .id_len = l,
+			items[n] = (ostore_item){.op = OSTORE_OP_PUT, .id = ids[n], .id_len = l,
 			                         .value = run->value, .value_len = run->cfg->value_size};
+			n++;
 		}
 		if (n == 0)
 			break;
