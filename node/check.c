@@ -119,7 +119,7 @@ void node_check_mark(const char *dir)
 
 static char guard_line[1024];
 static size_t guard_len;
-static struct sigaction old_bus, old_segv;
+static struct sigaction old_bus, old_segv, old_abrt;
 
 static void guard_handler(int sig)
 {
@@ -134,12 +134,13 @@ void node_check_guard(const node_check_report *r)
 	if (r == NULL) {
 		sigaction(SIGBUS, &old_bus, NULL);
 		sigaction(SIGSEGV, &old_segv, NULL);
+		sigaction(SIGABRT, &old_abrt, NULL);
 		return;
 	}
 	int n = snprintf(guard_line, sizeof(guard_line),
 	                 "level=error msg=\"data file damaged: refusing to serve it\" file=%s "
-	                 "problem=\"crashed reading a page (SIGBUS/SIGSEGV): unreadable or "
-	                 "garbage page\" exit=%d\n",
+	                 "problem=\"crashed reading a page (SIGBUS/SIGSEGV, or an LMDB assertion: "
+	                 "SIGABRT): unreadable or garbage page\" exit=%d\n",
 	                 r->file, NODE_EXIT_DAMAGED);
 	guard_len = n > 0 && (size_t)n < sizeof(guard_line) ? (size_t)n : sizeof(guard_line) - 1;
 	struct sigaction sa;
@@ -148,6 +149,8 @@ void node_check_guard(const node_check_report *r)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, &old_bus);
 	sigaction(SIGSEGV, &sa, &old_segv);
+	/* LMDB's assertions (e.g. IS_LEAF in mdb_cursor_next on a zeroed page) call abort(). */
+	sigaction(SIGABRT, &sa, &old_abrt);
 }
 
 /* ---- the walk ---- */

@@ -80,7 +80,7 @@ bool node_check_env(MDB_env *env, uint32_t node_id, node_check_mode mode, node_c
  *  first successful open). Errors are logged (the next start then skips step 1). */
 void node_check_mark(const char *dir);
 
-/** node_check_guard - with @r, turn SIGBUS/SIGSEGV into a "damaged" line naming
+/** node_check_guard - with @r, turn SIGBUS/SIGSEGV/SIGABRT (LMDB assertions) into a "damaged" line naming
  *  @r->file and exit NODE_EXIT_DAMAGED; with NULL, restore the previous handlers. */
 void node_check_guard(const node_check_report *r);
 
