@@ -28,7 +28,7 @@
  *    requests for every other shard, for whole call timeouts:
  *
  *      OK ──calls out, no reply for stall_ms──▶ SUSPECT: send a PING
- *       ▲                                          │ no answer within stall_ms
+ *       ▲                                          │ no answer within max(stall_ms, 1 s)
  *       │ any reply (PING included)                ▼
  *       └──────────────────────────────────── STALLED: abort its calls (EUNAVAIL now),
  *                                                refuse new ones (EUNAVAIL), PING every
@@ -66,6 +66,8 @@
 enum { NODE_NEW, NODE_READY, NODE_FAILED, NODE_RETIRED };
 enum { HEALTH_OK, HEALTH_SUSPECT, HEALTH_STALLED };
 enum { PH_IDLE, PH_SEND, PH_RECV };
+/* Shortest wait for a stall-detector PING's answer, ms (probe_timeout_ms). */
+enum { RT_PROBE_MIN_MS = 1000 };
 
 typedef struct rt_node rt_node;
 
@@ -197,6 +199,14 @@ static uint32_t call_timeout_ms(const rt_nodes *ns, nng_msg *req)
 }
 
 /* Send a call's request; the node is READY (its socket exists). Runs outside the lock. */
+/* How long a stall-detector PING may take: stall_ms, but at least RT_PROBE_MIN_MS, so a
+ * node that is only starved of CPU or still connecting (a new TLS handshake) is not
+ * declared stalled; the per-node cap bounds what a silent node holds meanwhile. */
+static uint32_t probe_timeout_ms(const rt_nodes *ns)
+{
+	return ns->o.stall_ms > RT_PROBE_MIN_MS ? ns->o.stall_ms : RT_PROBE_MIN_MS;
+}
+
 static void call_launch(rt_call *c)
 {
 	rt_nodes *ns = c->ns;
@@ -215,7 +225,7 @@ static void call_launch(rt_call *c)
 		call_finish(c, OSTORE_ENOMEM, NULL);
 		return;
 	}
-	uint32_t timeout_ms = c->probe ? ns->o.stall_ms : call_timeout_ms(ns, c->req);
+	uint32_t timeout_ms = c->probe ? probe_timeout_ms(ns) : call_timeout_ms(ns, c->req);
 	c->deadline_ns = os_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	c->phase = PH_SEND;
 	rt_metrics_call_start(c->node->id);
