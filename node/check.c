@@ -101,14 +101,21 @@ bool node_check_file(const char *dir, node_check_report *r)
 	               MARKER);
 }
 
-void node_check_mark(const char *dir)
+void node_check_mark(const char *dir, uint32_t node_id)
 {
-	char marker[4200];
+	char marker[4200], want[32], have[32];
 	snprintf(marker, sizeof(marker), "%s/" MARKER, dir);
-	if (access(marker, F_OK) == 0)
+	int n = snprintf(want, sizeof(want), "node_id %u\n", node_id);
+	int fd = open(marker, O_RDONLY | O_CLOEXEC);
+	ssize_t got = fd >= 0 ? read(fd, have, sizeof(have)) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (got == n && memcmp(have, want, (size_t)n) == 0)
 		return;
-	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0 || fsync(fd) != 0)
+	/* New, or empty (written before the marker named the node): `orderstore reseed`
+	 * reads the id from here without opening the environment. */
+	fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, want, (size_t)n) != n || fsync(fd) != 0)
 		OS_WARN("msg=\"cannot write the data directory marker\" path=%s err=\"%s\"", marker,
 		        strerror(errno));
 	if (fd >= 0)

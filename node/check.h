@@ -76,9 +76,11 @@ bool node_check_file(const char *dir, node_check_report *r);
  */
 bool node_check_env(MDB_env *env, uint32_t node_id, node_check_mode mode, node_check_report *r);
 
-/** node_check_mark - write DIR/node.created once the environment exists (after the
- *  first successful open). Errors are logged (the next start then skips step 1). */
-void node_check_mark(const char *dir);
+/** node_check_mark - write DIR/node.created ("node_id N\n", @node_id the id whose
+ *  record the store's meta DB holds) after a successful open; rewritten when it is
+ *  missing or says something else. `orderstore reseed` reads the id from it.
+ *  Errors are logged (the next start then skips step 1). */
+void node_check_mark(const char *dir, uint32_t node_id);
 
 /** node_check_guard - with @r, turn SIGBUS/SIGSEGV/SIGABRT (LMDB assertions) into a "damaged" line naming
  *  @r->file and exit NODE_EXIT_DAMAGED; with NULL, restore the previous handlers. */

@@ -301,7 +301,7 @@ int node_store_open(const node_store_opts *o, node_store **out, os_map **stored_
 		node_store_close(st);
 		return rc;
 	}
-	node_check_mark(o->dir);
+	node_check_mark(o->dir, o->node_id);
 	*out = st;
 	return OSTORE_OK;
 }

@@ -56,7 +56,7 @@ static const char kMainHelp[] =
 	"  status [--json]              per shard: primary, replicas, applied LSN, lag\n"
 	"  failover --shard S [--to N]  promote the most advanced replica of shard S\n"
 	"  verify [--shard S]           compare primary and replicas slot by slot\n"
-	"  reseed --node N (--dir DIR | --data DATADIR) [--failover]\n"
+	"  reseed --node N (--dir DIR | --data DATADIR) [--failover] [--force-unknown-dir]\n"
 	"                               re-seed a node whose data file is damaged from its shard\n"
 	"  top [--json]                 live ops/s, p50/p99 and hot order IDs per node\n"
 	"\n"

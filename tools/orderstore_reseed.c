@@ -5,6 +5,8 @@
  *   newest map ─▶ node N's shard S ─▶ N primary?  no --failover: refuse, say so
  *                                     └ --failover: `failover --shard S` first
  *              ─▶ S's primary P (≠ N) answers STATS as primary, else refuse
+ *              ─▶ the data directory must be N's (node.created names the node) and
+ *                 free (no process holds its node.lock); else refuse, nothing moved
  *              ─▶ move N's data directory aside (DIR.damaged-TIME: kept, never deleted)
  *              ─▶ local form (--dir): start N on an empty directory (`local start`),
  *                 wait until its applied LSN reaches P's LSN of before the start
@@ -20,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +36,7 @@
 
 static const char kReseedHelp[] =
 	"usage: orderstore reseed --node N (--dir DIR | --data DATADIR) [--failover]\n"
-	"                         [--wait-ms MS] [common options]\n"
+	"                         [--force-unknown-dir] [--wait-ms MS] [common options]\n"
 	"Re-seed node N, whose data directory is damaged (the node exits with status 3 at\n"
 	"start), from the primary of its shard. Its data directory is moved aside to\n"
 	"DATADIR.damaged-YYYYmmddTHHMMSS[-K] (kept for inspection, never deleted) and the node\n"
@@ -47,15 +51,19 @@ static const char kReseedHelp[] =
 	"  --node N       the node to re-seed\n"
 	"  --failover     N is the primary of its shard: promote a replica first\n"
 	"                 ('orderstore failover'); without it such a reseed is refused\n"
+	"  --force-unknown-dir  the directory's node.created does not name its node (written\n"
+	"                 by an older version, or damaged): move it anyway as node N's\n"
 	"  --wait-ms MS   how long to wait for the catch-up (default 60000)\n"
-	"Refused when N still runs (local form), when N is the primary and --failover is\n"
-	"not given, and when no other node of the shard answers as its primary (no copy of\n"
-	"the data to re-seed from).\n"
+	"Refused, nothing moved: N is not in the cluster map; the directory belongs to\n"
+	"another node (node.created), or does not say whose it is (without\n"
+	"--force-unknown-dir); a process still holds it (node.lock) or N runs (local form);\n"
+	"N is the primary and --failover is not given; no other node of the shard answers\n"
+	"as its primary (no copy of the data to re-seed from).\n"
 	"\nCommon options:\n" CLI_COMMON_HELP
 	"Exit status: 0 re-seeded (or moved aside, explicit form), 1 refused or failed,\n"
 	"2 usage, 3 the cluster did not answer.\n";
 
-enum { OPT_NODE = CLI_OPT_FIRST_LOCAL + 400, OPT_DATA, OPT_FAILOVER, OPT_RWAIT };
+enum { OPT_NODE = CLI_OPT_FIRST_LOCAL + 400, OPT_DATA, OPT_FAILOVER, OPT_RWAIT, OPT_FORCE_DIR };
 
 /* The shard of node @id in @m and whether it is its primary. Returns false if none. */
 static bool node_shard(const os_map *m, uint16_t id, const os_map_shard **out, bool *primary)
@@ -79,6 +87,62 @@ static int run_sub(cli_ctx *ctx, int (*fn)(cli_ctx *, int, char **), int argc, c
 {
 	optind = 0; /* GNU getopt: re-initialise */
 	return fn(ctx, argc, argv);
+}
+
+/* Checks that @data is node @node's data directory and that no process holds it.
+ * On success returns 0 and sets *@lock_fd to a descriptor holding the directory's
+ * node.lock (the node's own flock, taken the same way: a node started meanwhile cannot
+ * open it) or -1 when it has none; the caller closes it after the move. Returns -1
+ * after printing why the directory is refused. */
+static int check_data_dir(const char *cmd, const char *data, uint32_t node, bool force_unknown,
+                          int *lock_fd)
+{
+	char path[PATH_MAX + 32];
+	*lock_fd = -1;
+	cli_fmt(path, sizeof(path), "%s/data.mdb", data);
+	bool has_env = cli_file_exists(path);
+	cli_fmt(path, sizeof(path), "%s/node.created", data);
+	if (!has_env && !cli_file_exists(path)) {
+		cli_err("%s: %s is not a node data directory (no data.mdb, no node.created)", cmd, data);
+		return -1;
+	}
+	char text[64] = "";
+	unsigned stored = 0;
+	char extra = 0;
+	FILE *f = fopen(path, "re");
+	size_t n = f != NULL ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f != NULL)
+		fclose(f);
+	text[n] = '\0';
+	bool known = sscanf(text, "node_id %u%c", &stored, &extra) == 2 && extra == '\n' &&
+	             stored < OS_MAP_MAX_IDS;
+	if (known && stored != node) {
+		cli_err("%s: %s belongs to node %u, not node %u (%s); nothing was moved", cmd, data,
+		        stored, node, path);
+		return -1;
+	}
+	if (!known && !force_unknown) {
+		cli_err("%s: cannot tell which node %s belongs to (%s does not name it: written by "
+		        "an older version, or damaged); if it is node %u's, add --force-unknown-dir; "
+		        "nothing was moved", cmd, data, path, node);
+		return -1;
+	}
+	cli_fmt(path, sizeof(path), "%s/node.lock", data);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT) {
+		cli_err("%s: cannot open %s: %s; nothing was moved", cmd, path, strerror(errno));
+		return -1;
+	}
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		close(fd);
+		cli_err("%s: %s is in use by a running process (%s: %s): stop that node first; "
+		        "nothing was moved", cmd, data, path,
+		        err == EWOULDBLOCK ? "locked" : strerror(err));
+		return -1;
+	}
+	*lock_fd = fd;
+	return 0;
 }
 
 /* Moves @data aside to @data.damaged-TIME. Returns 0, or -1 after printing why. */
@@ -136,13 +200,14 @@ int cli_cmd_reseed(cli_ctx *ctx, int argc, char **argv)
 		{"node", required_argument, NULL, OPT_NODE},
 		{"data", required_argument, NULL, OPT_DATA},
 		{"failover", no_argument, NULL, OPT_FAILOVER},
+		{"force-unknown-dir", no_argument, NULL, OPT_FORCE_DIR},
 		{"wait-ms", required_argument, NULL, OPT_RWAIT},
 		CLI_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
 	const char *cmd = "reseed", *data_opt = NULL;
 	uint32_t node = 0, wait_ms = RESEED_WAIT_MS;
-	bool have_node = false, failover = false;
+	bool have_node = false, failover = false, force_unknown = false;
 	int c, rc, orc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -154,6 +219,8 @@ int cli_cmd_reseed(cli_ctx *ctx, int argc, char **argv)
 			data_opt = optarg;
 		} else if (c == OPT_FAILOVER) {
 			failover = true;
+		} else if (c == OPT_FORCE_DIR) {
+			force_unknown = true;
 		} else if (c == OPT_RWAIT) {
 			if ((rc = cli_parse_u32(cmd, "--wait-ms", optarg, 1, 3600000, &wait_ms)) != 0)
 				return rc;
@@ -187,29 +254,20 @@ int cli_cmd_reseed(cli_ctx *ctx, int argc, char **argv)
 	} else {
 		cli_fmt(data, sizeof(data), "%s", data_opt);
 	}
-	char probe[PATH_MAX + 32];
-	cli_fmt(probe, sizeof(probe), "%s/data.mdb", data);
-	if (!cli_file_exists(probe)) {
-		cli_fmt(probe, sizeof(probe), "%s/node.created", data);
-		if (!cli_file_exists(probe)) {
-			cli_err("%s: %s is not a node data directory (no data.mdb, no node.created)", cmd,
-			        data);
-			return CLI_EXIT_FAIL;
-		}
-	}
-
 	uint32_t tmo = ctx->timeout_ms ? ctx->timeout_ms : RESEED_PROBE_MS;
 	os_map *m = NULL;
 	if ((rc = cli_find_map(ctx, cmd, tmo, &m)) != 0)
 		return rc;
-	int result = CLI_EXIT_FAIL;
+	int result = CLI_EXIT_FAIL, lock_fd = -1;
 	const os_map_shard *sh = NULL;
 	bool is_primary = false;
 	if (!node_shard(m, (uint16_t)node, &sh, &is_primary)) {
-		cli_err("%s: node %u is in no shard of the cluster map (epoch %" PRIu64 ")", cmd, node,
+		cli_err("%s: no node %u in the cluster map (epoch %" PRIu64 ", in no shard)", cmd, node,
 		        m->epoch);
 		goto out;
 	}
+	if (check_data_dir(cmd, data, node, force_unknown, &lock_fd) != 0)
+		goto out;
 	uint16_t shard = sh->id;
 	if (is_primary && sh->nreplicas == 0) {
 		cli_err("%s: node %u is the only node of shard %u: no copy of its data to re-seed "
@@ -234,8 +292,10 @@ int cli_cmd_reseed(cli_ctx *ctx, int argc, char **argv)
 		}
 		os_map_unref(m);
 		m = NULL;
-		if ((rc = cli_find_map(ctx, cmd, tmo, &m)) != 0)
-			return rc;
+		if ((rc = cli_find_map(ctx, cmd, tmo, &m)) != 0) {
+			result = rc;
+			goto out;
+		}
 		if (!node_shard(m, (uint16_t)node, &sh, &is_primary) || is_primary) {
 			cli_err("%s: node %u is still the primary of shard %u after the failover", cmd, node,
 			        shard);
@@ -257,16 +317,20 @@ int cli_cmd_reseed(cli_ctx *ctx, int argc, char **argv)
 	char aside[PATH_MAX + 64];
 	if (move_aside(cmd, data, aside, sizeof(aside)) != 0)
 		goto out;
+	if (lock_fd >= 0)
+		close(lock_fd); /* the lock moved aside with the directory */
+	lock_fd = -1;
+	/* An empty directory in its place: the node (or `local start`) starts on it. */
+	int err = cli_mkdir_p(data);
+	if (err != 0) {
+		cli_err("%s: cannot create the empty %s: %s", cmd, data, strerror(err));
+		goto out;
+	}
 	if (ctx->dir == NULL) {
 		printf("now start orderstore-node --id %u --data %s with its usual options: it joins "
 		       "shard %u as a replica and re-seeds from node %u (watch 'orderstore status')\n",
 		       node, data, shard, sh->primary);
 		result = CLI_EXIT_OK;
-		goto out;
-	}
-	int err = cli_mkdir_p(data);
-	if (err != 0) {
-		cli_err("%s: cannot create %s: %s", cmd, data, strerror(err));
 		goto out;
 	}
 	char narg[16];
@@ -280,6 +344,8 @@ int cli_cmd_reseed(cli_ctx *ctx, int argc, char **argv)
 	result = nn != NULL ? wait_caught_up(cmd, (uint16_t)node, nn->addr, pe.lsn, wait_ms)
 	                    : CLI_EXIT_FAIL;
 out:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	os_map_unref(m);
 	return result;
 }

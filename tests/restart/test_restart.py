@@ -15,6 +15,11 @@ acknowledged, then:
      over; `reseed --node 0 --failover` promotes node 1 and re-seeds node 0 from it;
      every acknowledged order (also those written after A) reads back with its value,
      `verify` is clean.
+  E. (before A) refusals that move nothing: the explicit form on the running primary's
+     directory under another node's id ("belongs to node 0") and under its own id (node.lock
+     held: "in use", also with --failover: no failover happens), on the running replica's;
+     `--node 99` is "no node 99 in the cluster map". In B the node.created marker names
+     node 1 (refused as node 0's while stopped too); blanked, the reseed is refused ("cannot tell") until --force-unknown-dir.
   D. a single-node shard (1 x 1): its damaged primary cannot be re-seeded: refused.
 """
 import glob
@@ -92,6 +97,29 @@ def orders_root(path):
     return None, psize
 
 
+def refused_while_running(c):
+    """E: refusals of the explicit form while both nodes run; nothing is moved."""
+    router = f"tcp://127.0.0.1:{c.base}"
+    data0, data1 = (os.path.join(c.dir, f"node-{i}") for i in (0, 1))
+    pids = (c.pid("node-0"), c.pid("node-1"))
+    cases = [([1, data0], "belongs to node 0", "another node's directory"),
+             ([0, data0], "in use", "the running primary's own directory"),
+             ([0, data0, "--failover"], "in use", "the running primary's, with --failover"),
+             ([1, data1], "in use", "the running replica's own directory")]
+    for (node, data, *more), has, what in cases:
+        expect(["reseed", "--router", router, "--node", node, "--data", data, *more], 1,
+               f"explicit form refuses {what}", has=has)
+    expect(["reseed", "--dir", c.dir, "--node", 99], 1, "an unknown node is named as such",
+           has="no node 99 in the cluster map")
+    check(not glob.glob(os.path.join(c.dir, "node-*.damaged-*"))
+          and all(os.path.exists(os.path.join(d, "data.mdb")) for d in (data0, data1)),
+          "refused reseeds moved nothing")
+    check(all(p > 0 and os.path.exists(f"/proc/{p}") for p in pids)
+          and (c.pid("node-0"), c.pid("node-1")) == pids, "both nodes still run")
+    rc, out, _ = run("status", "--dir", c.dir)
+    check(rc == 0 and "primary" in out, "status answers after the refusals", out[-400:])
+
+
 def main():
     c = Cluster(1, 1)
     d = None
@@ -107,6 +135,7 @@ def main():
             expect(["reseed"] + args, 2, f"usage: reseed {' '.join(map(str, args))} -> 2")
         expect(["reseed", "--node", 1, "--dir", c.dir], 1, "a running node is not re-seeded",
                has="runs")
+        refused_while_running(c)
 
         # A. truncated replica data file.
         kill_node(c, 1)
@@ -132,11 +161,22 @@ def main():
         # The explicit form: cluster by --router, the data directory by --data.
         router = f"tcp://127.0.0.1:{c.base}"
         data1 = os.path.join(c.dir, "node-1")
-        rc, out, err = run("reseed", "--router", router, "--node", 1, "--data", data1, timeout=60)
-        check(rc == 0 and "now start orderstore-node --id 1" in out and not os.path.exists(data1),
-              "meta page: reseed --router URL --data DIR moves it aside and says how to start",
-              f"(rc {rc} {out[-400:]!r} {err[-600:]!r})")
-        os.mkdir(data1)
+        marker = os.path.join(data1, "node.created")
+        with open(marker) as f:
+            check(f.read() == "node_id 1\n", "node.created names the node (node_id 1)")
+        expect(["reseed", "--router", router, "--node", 0, "--data", data1], 1,
+               "meta page: the stopped node 1's directory is refused as node 0's",
+               has="belongs to node 1")
+        open(marker, "w").close()  # as written before the marker named its node
+        expect(["reseed", "--router", router, "--node", 1, "--data", data1], 1,
+               "meta page: a directory that does not name its node is refused", has="cannot tell")
+        check(os.path.exists(f1), "meta page: the refused reseed moved nothing")
+        rc, out, err = run("reseed", "--router", router, "--node", 1, "--data", data1,
+                           "--force-unknown-dir", timeout=60)
+        check(rc == 0 and "now start orderstore-node --id 1" in out and os.listdir(data1) == []
+              and len(glob.glob(data1 + ".damaged-*")) == 2,
+              "meta page: reseed --router URL --data DIR moves it aside, leaves an empty "
+              "directory and says how to start", f"(rc {rc} {out[-400:]!r} {err[-600:]!r})")
         expect(["local", "start", "--dir", c.dir, 1], 0, "meta page: the node starts empty")
         check(rs.wait_for(lambda: run("verify", "--dir", c.dir)[0] == 0, 30, step=0.5),
               "meta page: the node re-seeds itself; verify is clean")
