@@ -97,6 +97,19 @@ def orders_root(path):
     return None, psize
 
 
+def first_child(path, pgno, psize):
+    """Page number of the first child of branch page @pgno, None if it is no branch page."""
+    with open(path, "rb") as f:
+        f.seek(pgno * psize)
+        page = f.read(psize)
+    flags, lower = struct.unpack_from("<HH", page, 10)
+    if not flags & 0x01 or lower < 18:  # P_BRANCH, one node pointer at least
+        return None
+    ptr = struct.unpack_from("<H", page, 16)[0]
+    lo, hi, high = struct.unpack_from("<HHH", page, ptr)  # mn_lo, mn_hi, mn_flags
+    return lo | hi << 16 | high << 32
+
+
 def refused_while_running(c):
     """E: refusals of the explicit form while both nodes run; nothing is moved."""
     router = f"tcp://127.0.0.1:{c.base}"
@@ -208,7 +221,23 @@ def main():
         d = Cluster(1, 0)
         if d.ok:
             put_orders(d, "d", 3)
+            # A zeroed leaf page under a branch page trips an LMDB assertion (abort) in the
+            # start-up walk: that too is "damaged", exit 3 (not a SIGABRT crash).
+            bench = os.path.join(os.path.dirname(rs.CLI), "..", "bench", "orderstore-bench")
+            p = subprocess.run([bench, "--dir", d.dir, "--workload", "C", "--records", "2000",
+                                "--seconds", "1", "--concurrency", "4"], capture_output=True,
+                               env=rs.ENV, timeout=120)
+            check(p.returncode == 0, "zeroed leaf: 2,000 orders loaded", p.stderr[-400:].decode())
             kill_node(d, 0)
+            fd = os.path.join(d.dir, "node-0", "data.mdb")
+            root, psize = orders_root(fd)
+            leaf = first_child(fd, root, psize)
+            check(leaf is not None, f"zeroed leaf: the orders root {root} is a branch page")
+            if leaf is not None:
+                with open(fd, "r+b") as f:
+                    f.seek(leaf * psize)
+                    f.write(b"\0" * psize)
+                expect_damaged(d, 0, "zeroed leaf page", "page")
             os.truncate(os.path.join(d.dir, "node-0", "data.mdb"), 4096 * 3)
             expect(["reseed", "--dir", d.dir, "--node", 0, "--failover"], 1,
                    "single node: reseed refused (no copy of the data)", has="only node")
