@@ -53,15 +53,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from free_ports import ephemeral_low, free_base  # noqa: E402 (shared with the other tests)
+from clitest import cli_env  # noqa: E402
 
 CLI = os.environ.get("OSTORE_CLI_BIN", "")
 ROUTER_BIN = os.environ.get("OSTORE_ROUTER_BIN", "")
-ENV = dict(os.environ)
-ENV.pop("ORDERSTORE_ROUTER", None)
-for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
-                     ("OSTORE_ROUTER_BIN", "ORDERSTORE_ROUTER_BIN")):
-    if os.environ.get(ours):
-        ENV[theirs] = os.environ[ours]
+ENV = cli_env()
 
 KINDS = ("replica_kill", "node_pause", "primary_failover", "router_pause", "router_kill")
 SHARD_KINDS = (("replica_kill", 3), ("node_pause", 3), ("primary_failover", 2))

@@ -7,8 +7,23 @@
 run(*args) -> (exit status, stdout, stderr) as text; check(cond, what) prints "ok   what"
 or "FAIL what detail" and records failures; expect(args, rc, what, has=None) runs the CLI
 and checks its exit status and (optionally) a string in its output.
+cli_env() is the environment every test runs the CLI with.
 """
+import os
 import subprocess
+
+
+def cli_env(drop=("ORDERSTORE_ROUTER",)):
+    """This process's environment without @drop, plus the node and router binaries of the
+    build under test (meson's OSTORE_*_BIN) under the names the CLI reads."""
+    env = dict(os.environ)
+    for var in drop:
+        env.pop(var, None)
+    for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
+                         ("OSTORE_ROUTER_BIN", "ORDERSTORE_ROUTER_BIN")):
+        if os.environ.get(ours):
+            env[theirs] = os.environ[ours]
+    return env
 
 
 class CliTest:

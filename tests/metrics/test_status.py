@@ -19,15 +19,10 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from clitest import CliTest  # noqa: E402
+from clitest import CliTest, cli_env  # noqa: E402
 
 CLI = os.environ["OSTORE_CLI_BIN"]
-ENV = dict(os.environ)
-ENV.pop("ORDERSTORE_ROUTER", None)
-for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
-                     ("OSTORE_ROUTER_BIN", "ORDERSTORE_ROUTER_BIN")):
-    if os.environ.get(ours):
-        ENV[theirs] = os.environ[ours]
+ENV = cli_env()
 HEARTBEAT_S = 1.0  # node default --heartbeat-timeout-ms
 _t = CliTest(CLI, ENV)
 run, check, expect, failures = _t.run, _t.check, _t.expect, _t.failures

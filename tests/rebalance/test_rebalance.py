@@ -40,16 +40,12 @@ import xxhash
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from free_ports import free_base  # noqa: E402
+from clitest import cli_env  # noqa: E402
 
 CLI = os.environ.get("OSTORE_CLI_BIN", "")
 LOADCHECK = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OSTORE_LOADCHECK_BIN", "")
 ROUTER_BIN = os.environ.get("OSTORE_ROUTER_BIN", "")
-ENV = dict(os.environ)
-ENV.pop("ORDERSTORE_ROUTER", None)
-for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
-                     ("OSTORE_ROUTER_BIN", "ORDERSTORE_ROUTER_BIN")):
-    if os.environ.get(ours):
-        ENV[theirs] = os.environ[ours]
+ENV = cli_env()
 SRC = os.environ.get("OSTORE_SOURCE_ROOT",
                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 ORDERS = int(os.environ.get("OSTORE_REBALANCE_ORDERS", "50000"))

@@ -38,18 +38,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from free_ports import free_base  # noqa: E402 (shared with the shell scripts)
-from clitest import CliTest  # noqa: E402
+from clitest import CliTest, cli_env  # noqa: E402
 
 CLI = os.environ["OSTORE_CLI_BIN"]
 CERTS = os.path.join(os.environ.get("OSTORE_SOURCE_ROOT", "."), "tools", "make-test-certs")
-ENV = dict(os.environ)
-for var in ("ORDERSTORE_ROUTER", "ORDERSTORE_TOKEN_FILE"):
-    ENV.pop(var, None)
+ENV = cli_env(drop=("ORDERSTORE_ROUTER", "ORDERSTORE_TOKEN_FILE"))
 ENV["ORDERSTORE_MAKE_CERTS"] = CERTS
-for ours, theirs in (("OSTORE_NODE_BIN", "ORDERSTORE_NODE_BIN"),
-                     ("OSTORE_ROUTER_BIN", "ORDERSTORE_ROUTER_BIN")):
-    if os.environ.get(ours):
-        ENV[theirs] = os.environ[ours]
 
 _t = CliTest(CLI, ENV)
 run, check, expect, failures = _t.run, _t.check, _t.expect, _t.failures
