@@ -473,6 +473,7 @@ static void route(dreq *d)
 
 void rt_data_handle(rt_req *r)
 {
+	rt_metrics_data_frame();
 	uint16_t n = r->hdr.count;
 	if (n == 0) {
 		rt_req_reply_status(r, OSTORE_EPROTO);

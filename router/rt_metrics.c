@@ -28,7 +28,7 @@ static struct {
 	rt_maps *maps;
 	os_metric *inflight, *calls, *timeouts, *errors, *stalled, *stalls, *refused_overload,
 	    *refused_stalled, *epoch, *fetches, *installs, *moved,
-	    *migrating, *shard_slots, *shard_target, *pending, *slots_moved;
+	    *migrating, *frames, *shard_slots, *shard_target, *pending, *slots_moved;
 } g;
 
 #define M(field) &g.field
@@ -83,6 +83,11 @@ static const os_metric_slot defs[] = {
 	  .help = "Items retried after a node answered emigrating (slot frozen while it moves).",
 	  .type = OS_METRIC_COUNTER},
 	 M(migrating)},
+	{{.name = "orderstore_router_data_frames_total",
+	  .help = "DATA frames received from clients (compare with the node calls: one call per "
+	          "frame when clients group items by shard).",
+	  .type = OS_METRIC_COUNTER},
+	 M(frames)},
 	{{.name = "orderstore_shard_slots", .help = "Slots a shard owns in the router's map.",
 	  .type = OS_METRIC_GAUGE, .labels = {{"shard", NULL, OS_MAP_MAX_IDS}}, .sparse = true},
 	 M(shard_slots)},
@@ -209,4 +214,9 @@ void rt_metrics_moved(uint64_t items)
 void rt_metrics_migrating(uint64_t items)
 {
 	os_metric_add(g.migrating, 0, items);
+}
+
+void rt_metrics_data_frame(void)
+{
+	os_metric_inc(g.frames, 0);
 }

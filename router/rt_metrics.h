@@ -50,5 +50,7 @@ void rt_metrics_map_installed(const os_map *old, const os_map *m);
 void rt_metrics_moved(uint64_t items);
 /** rt_metrics_migrating - @items items are retried after "emigrating" (slot frozen). */
 void rt_metrics_migrating(uint64_t items);
+/** rt_metrics_data_frame - a client's DATA frame arrived (before it is decoded). */
+void rt_metrics_data_frame(void);
 
 #endif /* RT_RT_METRICS_H */
