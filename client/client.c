@@ -124,6 +124,7 @@ ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 	atomic_init(&c->ever_connected, false);
 	atomic_init(&c->npipes, 0);
 	atomic_init(&c->closing, false);
+	atomic_init(&c->lane_epoch, 0);
 	if (pthread_mutex_init(&c->mu, NULL) != 0) {
 		os_netsec_destroy(c->sec);
 		free(c);

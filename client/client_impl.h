@@ -9,7 +9,10 @@
  *             state machine with per-attempt deadlines and retries of the same bytes.
  *   submit.c  ostore_submit: validate, admit (max_inflight counts callers), coalesce
  *             concurrent callers into shared DATA frames (a window of frames in flight
- *             per connected router), encode, split each reply back to its callers.
+ *             per lane and connected router), encode, split each reply back to its
+ *             callers.
+ *   lanes.c   shard lanes: the shard of a caller's items from a cached copy of the
+ *             router's map, so that callers share frames only with the same shard.
  *   sync.c    blocking calls (put/get/del/cas/batch, and oc_call for scan/stats) that
  *             wait on a mutex + condvar for the same engine.
  *   scan.c, stats.c  whole-cluster calls built on oc_call.
@@ -29,6 +32,7 @@
 
 #include "buf.h"
 #include "netsec.h"
+#include "slot.h"
 #include "wire.h"
 
 /** Largest router list accepted by ostore_open (documented in orderstore.h). */
@@ -59,6 +63,12 @@ struct oc_op {
 	void (*on_retry)(void *arg); /* if set: runs once, before the first retry (submit.c) */
 };
 
+/** Shard lanes per frame class (lanes.c); shard s uses lane s % OC_SHARD_LANES. */
+#define OC_SHARD_LANES 16u
+/** Lanes in all: per class (write, read, bounded read) the shard lanes + one mixed lane
+ *  (callers whose items span shards, or every caller before the map is known). */
+#define OC_NLANES (3u * (OC_SHARD_LANES + 1u))
+
 /** One ostore_submit call waiting in, or sent with, a DATA frame (submit.c). */
 typedef struct oc_caller oc_caller;
 
@@ -86,8 +96,14 @@ struct ostore_client {
 	pthread_mutex_t mu;   /* guards: free list, active, all_ops, the submit queue */
 	pthread_cond_t idle;  /* signalled when active drops to 0 */
 	uint32_t active;      /* engines out of the pool (callbacks may still run) */
-	uint32_t frames_out;  /* DATA frames holding a window slot (submit.c) */
 	oc_caller *q_head, *q_tail; /* callers waiting for a window slot (submit.c) */
+	uint32_t lane_out[OC_NLANES]; /* DATA frames holding a window slot, per lane */
+	uint32_t lane_q[OC_NLANES];   /* callers of each lane in the queue */
+	/* shard lanes (lanes.c), under mu; lane_epoch also read without it */
+	uint8_t lane_of_slot[OSTORE_SLOTS]; /* shard lane of each slot */
+	_Atomic uint64_t lane_epoch;        /* epoch of the map behind it; 0 = no table yet */
+	bool lane_fetching;                 /* a MAP_GET for it is in flight */
+	uint64_t lane_retry_ns;             /* after a failed fetch: none before this */
 	oc_op *free_ops;      /* pool */
 	oc_op **all_ops;      /* every engine ever created, freed at close */
 	size_t nall, capall;
@@ -127,8 +143,30 @@ void oc_op_put(oc_op *op);
 #ifndef OC_COALESCE_WINDOW_PER_ROUTER
 #define OC_COALESCE_WINDOW_PER_ROUTER 4u
 #endif
+/** DATA frames in flight per shard lane and connected router: one frame per shard at a
+ *  time gathers everything that queued for that shard while it was out. */
+#ifndef OC_LANE_WINDOW_PER_ROUTER
+#define OC_LANE_WINDOW_PER_ROUTER 1u
+#endif
 /** oc_coalesce_setup - fill c->co_* from @o (after c->max_value is set). Cannot fail. */
 void oc_coalesce_setup(ostore_client *c, const ostore_options *o);
+
+/* lanes.c */
+/**
+ * oc_lane_of_locked - the lane of a caller with @n @items of frame class @cls (OC_CLS_*):
+ * its shard's lane when all items map to one shard lane in the cached table, else the
+ * class's mixed lane (also with no table yet, or more than co_items items). c->mu held.
+ */
+uint8_t oc_lane_of_locked(const ostore_client *c, const ostore_item *items, size_t n,
+                          uint8_t cls);
+/** oc_lane_window - frames @lane may have in flight now (grows with connected routers). */
+uint32_t oc_lane_window(const ostore_client *c, uint8_t lane);
+/**
+ * oc_lanes_note_epoch - a reply showed map @epoch (0: "none known", from a submit):
+ * start one asynchronous MAP_GET if the table is missing or older and none is in flight.
+ * Call without c->mu. Failures only delay the next fetch (OC_LANES_RETRY_MS).
+ */
+void oc_lanes_note_epoch(ostore_client *c, uint64_t epoch);
 
 /* op.c: the engine's aio callback. */
 void oc_op_cb(void *arg);

@@ -8,8 +8,9 @@
  *        │
  *        ├─ coalescing off (co_items == 1): a frame of this caller alone, sent now
  *        │
- *        └─ on: under c->mu append to the queue, then while frames_out < window and the
- *               queue is not empty: take a frame's worth of callers, frames_out++
+ *        └─ on: under c->mu the caller's lane (lanes.c: class x shard), append to the
+ *               queue, then while some queued caller's lane has lane_out < window: take
+ *               a frame's worth of that lane's callers, lane_out[lane]++
  *                       │
  *                       ▼  (outside the lock)
  *               encode: header (count = all items) + each caller's items in turn, writes
@@ -19,22 +20,27 @@
  *                    then per caller: its slice of the results (or the frame's error
  *                    on every item), inflight--, its callback
  *
- * The window is OC_COALESCE_WINDOW_PER_ROUTER frames per connected router (at least
- * one router's worth). While the window has room a request goes out at once and alone,
- * so a lone caller sees no added latency; there is no timer. Only when the window is
- * full do callers queue, and a freed slot then carries all of them that fit. The
- * invariant after every unlock: queue not empty => frames_out >= window > 0, so some
- * frame in flight will drain the queue when it ends (or when its first attempt fails:
- * on_retry gives the slot back early, so a silent router holds no slot for long).
+ * Lanes: a caller's lane is its class (only GETs; only GETs with a replica-read bound;
+ * any write) and the shard all its items belong to by the cached map (lanes.c), or the
+ * class's mixed lane. Each lane has its own window: OC_LANE_WINDOW_PER_ROUTER frames per
+ * connected router for a shard lane, OC_COALESCE_WINDOW_PER_ROUTER for a mixed lane (at
+ * least one router's worth). While its lane's window has room a request goes out at once
+ * and alone, so a lone caller sees no added latency; there is no timer. Only when the
+ * window is full do callers queue, and a freed slot then carries all of them that fit.
+ * The invariant after every unlock, per lane: lane_q > 0 => lane_out >= window > 0, so
+ * some frame in flight in that lane will drain its callers when it ends (or when its
+ * first attempt fails: on_retry gives the slot back early, so a silent router holds no
+ * slot for long).
  *
- * A frame takes the queue head, then every later caller of the same class (only GETs;
- * only GETs with a replica-read bound; any write) that keeps the frame within co_items
- * items, co_gets GET items and co_bytes bytes; a caller is never split, and a caller
- * over a cap goes alone. Request IDs: each write item gets its own seq when the frame is
- * encoded, once; retries re-send the same bytes.
+ * A frame takes the first queued caller whose lane has room, then every later caller of
+ * the same lane that keeps the frame within co_items items, co_gets GET items and
+ * co_bytes bytes; a caller is never split, and a caller over a cap goes alone. Request
+ * IDs: each write item gets its own seq when the frame is encoded, once; retries re-send
+ * the same bytes. DATA replies carry the router's map epoch: a newer one refreshes the
+ * lanes' table (lanes.c).
  *
- * Lock rule: the queue and frames_out are guarded by c->mu, which also guards the engine
- * pool, so a drained frame takes its engine in the same critical section and
+ * Lock rule: the queue, lane_out and lane_q are guarded by c->mu, which also guards the
+ * engine pool, so a drained frame takes its engine in the same critical section and
  * ostore_close (waiting for active == 0) cannot miss a queued caller. Callbacks run on
  * the thread that completed the frame, never under c->mu.
  */
@@ -54,6 +60,7 @@ struct oc_caller {
 	uint32_t ngets;  /* GET items */
 	bool bounded;    /* all GETs, and the handle has a replica-read bound */
 	uint8_t cls;     /* OC_CLS_*: only callers of one class share a frame */
+	uint8_t lane;    /* lanes.c: only callers of one lane share a frame */
 };
 
 /* Frame classes. Reads are never merged with writes: a node serves a frame with any
@@ -67,7 +74,8 @@ typedef struct oc_dframe {
 	size_t nitems;
 	bool bounded;
 	uint8_t cls;    /* class of its callers */
-	bool in_window; /* holds a window slot; under c->mu */
+	uint8_t lane;   /* lane of its callers */
+	bool in_window; /* holds a slot of its lane's window; under c->mu */
 } oc_dframe;
 
 void oc_coalesce_setup(ostore_client *c, const ostore_options *o)
@@ -194,16 +202,19 @@ static void oc_caller_fill(oc_caller *k, const os_result *res)
 	}
 }
 
-/* Decode a DATA reply for @nitems items into *res (malloc'ed). Returns OSTORE_OK or the
- * status every item gets (a frame status, EPROTO, ENOMEM). */
-static int oc_reply_results(nng_msg *reply, size_t nitems, os_result **res)
+/* Decode a DATA reply for @nitems items into *res (malloc'ed); *epoch gets the reply's
+ * map epoch (0 if the header could not be read). Returns OSTORE_OK or the status every
+ * item gets (a frame status, EPROTO, ENOMEM). */
+static int oc_reply_results(nng_msg *reply, size_t nitems, os_result **res, uint64_t *epoch)
 {
 	os_hdr h;
 	const uint8_t *body;
 	size_t body_len;
+	*epoch = 0;
 	int st = oc_reply_check(reply, OS_KIND_DATA, &h, &body, &body_len);
 	if (st != OSTORE_OK)
 		return st;
+	*epoch = h.epoch;
 	if (h.status != OSTORE_OK)
 		return h.status;
 	if (h.count != nitems)
@@ -247,35 +258,53 @@ static void oc_callers_deliver(ostore_client *c, oc_caller *k, int st, const os_
 
 /* ---- the window and the queue ---- */
 
-static uint32_t oc_window(ostore_client *c)
+/* Under c->mu: whether @lane's window has room for one more frame. */
+static bool oc_lane_room_locked(const ostore_client *c, uint8_t lane)
 {
-	int routers = atomic_load(&c->npipes);
-	return OC_COALESCE_WINDOW_PER_ROUTER * (uint32_t)(routers > 1 ? routers : 1);
+	return c->lane_out[lane] < oc_lane_window(c, lane);
+}
+
+/* Under c->mu: the first queued caller whose lane has room, and the one before it. */
+static oc_caller *oc_first_ready_locked(const ostore_client *c, oc_caller **before)
+{
+	*before = NULL;
+	for (oc_caller *k = c->q_head; k != NULL; k = k->next) {
+		if (oc_lane_room_locked(c, k->lane))
+			return k;
+		*before = k;
+	}
+	return NULL;
 }
 
 /* Whether caller @k may join frame @f (which has callers already). */
 static bool oc_fits(const ostore_client *c, const oc_dframe *f, size_t bytes, uint32_t gets,
                     const oc_caller *k)
 {
-	return k->cls == f->cls && f->nitems + k->n <= c->co_items &&
+	return k->lane == f->lane && k->cls == f->cls && f->nitems + k->n <= c->co_items &&
 	       gets + k->ngets <= c->co_gets &&
 	       oc_frame_size(f->bounded, bytes + k->bytes) <= c->co_bytes;
 }
 
-/* Under c->mu: take the queue head and every later caller that fits into @f. */
-static void oc_take_locked(ostore_client *c, oc_dframe *f)
+/* Under c->mu: take @head (queued after @before, NULL: it is the queue head) and every
+ * later caller that fits into @f. */
+static void oc_take_locked(ostore_client *c, oc_dframe *f, oc_caller *head, oc_caller *before)
 {
-	oc_caller *head = c->q_head;
-	c->q_head = head->next;
+	if (before != NULL)
+		before->next = head->next;
+	else
+		c->q_head = head->next;
+	oc_caller *from = head->next;
 	head->next = NULL;
+	c->lane_q[head->lane]--;
 	f->first = head;
 	f->nitems = head->n;
 	f->bounded = head->bounded;
 	f->cls = head->cls;
+	f->lane = head->lane;
 	size_t bytes = head->bytes;
 	uint32_t gets = head->ngets;
-	oc_caller *tail = head, *prev = NULL; /* prev: last caller left in the queue */
-	for (oc_caller *k = c->q_head; k != NULL && f->nitems < c->co_items;) {
+	oc_caller *tail = head, *prev = before; /* prev: last caller left in the queue */
+	for (oc_caller *k = from; k != NULL && f->nitems < c->co_items;) {
 		oc_caller *next = k->next;
 		if (oc_fits(c, f, bytes, gets, k)) {
 			if (prev != NULL)
@@ -285,6 +314,7 @@ static void oc_take_locked(ostore_client *c, oc_dframe *f)
 			k->next = NULL;
 			tail->next = k;
 			tail = k;
+			c->lane_q[k->lane]--;
 			f->nitems += k->n;
 			bytes += k->bytes;
 			gets += k->ngets;
@@ -314,15 +344,15 @@ typedef struct oc_ready {
 static size_t oc_drain_locked(ostore_client *c, oc_ready *out, size_t cap)
 {
 	size_t n = 0;
-	uint32_t window = oc_window(c);
-	while (n < cap && c->q_head != NULL && c->frames_out < window) {
+	oc_caller *head, *before;
+	while (n < cap && (head = oc_first_ready_locked(c, &before)) != NULL) {
 		oc_dframe *f = calloc(1, sizeof(*f));
 		if (f == NULL)
 			break; /* the frames in flight drain the queue later */
 		f->c = c;
-		oc_take_locked(c, f);
+		oc_take_locked(c, f, head, before);
 		f->in_window = true;
-		c->frames_out++;
+		c->lane_out[f->lane]++;
 		out[n].f = f;
 		out[n].op = oc_op_get_locked(c);
 		n++;
@@ -335,7 +365,7 @@ static void oc_slot_release_locked(ostore_client *c, oc_dframe *f)
 {
 	if (f->in_window) {
 		f->in_window = false;
-		c->frames_out--;
+		c->lane_out[f->lane]--;
 	}
 }
 
@@ -410,8 +440,11 @@ static void oc_frame_done(void *arg, int st, nng_msg *reply)
 	if (held)
 		oc_pump(c); /* the queue goes out before these callbacks run */
 	os_result *res = NULL;
-	if (st == OSTORE_OK)
-		st = oc_reply_results(reply, f->nitems, &res);
+	if (st == OSTORE_OK) {
+		uint64_t epoch;
+		st = oc_reply_results(reply, f->nitems, &res, &epoch);
+		oc_lanes_note_epoch(c, epoch); /* a newer map: refresh the lanes' table */
+	}
 	oc_callers_deliver(c, f->first, st, res); /* res points into reply: free it after */
 	free(res);
 	if (reply != NULL)
@@ -431,13 +464,13 @@ static int oc_send_alone(ostore_client *c, oc_caller *k, oc_op *op, bool slot)
 			oc_op_put(op);
 		if (slot) {
 			pthread_mutex_lock(&c->mu);
-			c->frames_out--;
+			c->lane_out[k->lane]--;
 			pthread_mutex_unlock(&c->mu);
 		}
 		return OSTORE_ENOMEM;
 	}
 	*f = (oc_dframe){.c = c, .first = k, .nitems = k->n, .bounded = k->bounded,
-	                 .in_window = slot};
+	                 .cls = k->cls, .lane = k->lane, .in_window = slot};
 	int st = oc_frame_start(c, f, op);
 	if (st != OSTORE_OK)
 		free(f);
@@ -472,10 +505,13 @@ ostore_status ostore_submit(ostore_client *c, ostore_item *items, size_t n, osto
 	if (c->co_items <= 1) {
 		st = oc_send_alone(c, k, oc_op_get(c), false); /* coalescing off */
 	} else {
+		if (atomic_load_explicit(&c->lane_epoch, memory_order_relaxed) == 0)
+			oc_lanes_note_epoch(c, 0); /* no lanes' table yet: fetch one */
 		pthread_mutex_lock(&c->mu);
-		if (c->q_head == NULL && c->frames_out < oc_window(c)) {
-			/* Room in the window and nobody waiting: go now, alone. */
-			c->frames_out++;
+		k->lane = oc_lane_of_locked(c, items, n, k->cls);
+		if (c->lane_q[k->lane] == 0 && oc_lane_room_locked(c, k->lane)) {
+			/* Room in the lane's window and nobody of it waiting: go now, alone. */
+			c->lane_out[k->lane]++;
 			oc_op *op = oc_op_get_locked(c);
 			pthread_mutex_unlock(&c->mu);
 			st = oc_send_alone(c, k, op, true);
@@ -489,6 +525,7 @@ ostore_status ostore_submit(ostore_client *c, ostore_item *items, size_t n, osto
 			else
 				c->q_head = k;
 			c->q_tail = k;
+			c->lane_q[k->lane]++;
 			pthread_mutex_unlock(&c->mu);
 			oc_pump(c); /* a no-op unless the window grew (a router connected) */
 			return OSTORE_OK;

@@ -176,15 +176,22 @@ typedef struct ostore_options {
 	 * Request coalescing (default 0: on, at most 64 items per merged frame; 1: off;
 	 * N > 1: on, at most N items, N capped at OSTORE_MAX_BATCH).
 	 *
-	 * When on, a handle keeps at most 4 DATA frames in flight per connected router (4
-	 * while none is connected). A request (ostore_submit, ostore_batch, ostore_put...)
-	 * that finds room in that window goes out at once, alone: there is no timer and no
-	 * added latency at low load. Requests arriving while the window is full wait in a
-	 * queue, and when a frame's slot frees, the queued requests go out together in one
-	 * frame of up to N items and 256 KiB (a request larger than that goes alone, never
-	 * split). The router answers the merged frame once; each request gets back exactly
-	 * its own items and its callback runs once. Under load this cuts the per-message
-	 * cost of nng and the kernel that bounds throughput (bench/README.md).
+	 * When on, requests travel in lanes: the handle fetches the cluster map from a
+	 * router (one MAP_GET on its first request, and again when a reply shows a newer
+	 * epoch) and puts each request in the lane of the shard all its items belong to, per
+	 * class (only GETs; replica-bounded GETs; with a write); requests spanning shards,
+	 * and all requests while no map is known, use the class's mixed lane. A shard lane
+	 * keeps at most 1 DATA frame in flight per connected router, a mixed lane 4 (counting
+	 * 1 router while none is connected). A request (ostore_submit, ostore_batch,
+	 * ostore_put...) that finds room in its lane goes out at once, alone: there is no
+	 * timer and no added latency at low load. Requests arriving while the lane is full
+	 * wait in a queue, and when its frame is answered the queued requests of that lane
+	 * go out together in one frame of up to N items and 256 KiB (a request larger than
+	 * that goes alone, never split). The router answers the merged frame once, with one
+	 * call to one node for a shard lane's frame; each request gets back exactly its own
+	 * items and its callback runs once. Under load this cuts the per-message cost of nng
+	 * and the kernel that bounds throughput (bench/README.md). The map is a hint only:
+	 * the router routes every item by its own map, so a stale copy costs only batching.
 	 *
 	 * What stays the same: every write item keeps its own request ID and a retry re-sends
 	 * the same merged frame, so retried writes are still applied at most once; a

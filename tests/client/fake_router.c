@@ -17,6 +17,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "fake_router.h"
+#include "map.h"
 #include "slot.h"
 #include "wire.h"
 
@@ -43,6 +44,9 @@ struct fake_router {
 	_Atomic int drop_larger;   /* frames to drop ... */
 	_Atomic int drop_above;    /* ... with more items than this */
 	_Atomic int delay_ms;
+	_Atomic uint64_t map_epoch; /* 0: no map */
+	_Atomic int map_split;
+	_Atomic uint64_t map_gets;
 	pthread_mutex_t log_mu;
 	fake_frame *log; /* FAKE_LOG_MAX entries */
 	size_t nlog;
@@ -147,8 +151,9 @@ static void serve_data(fake_router *f, const os_hdr *h, const uint8_t *body, siz
 		free(items);
 		return;
 	}
-	os_hdr rh = {.kind = OS_KIND_DATA | OS_REPLY_BIT, .count = h->count, .epoch = 1,
-	             .client_id = h->client_id};
+	uint64_t epoch = atomic_load(&f->map_epoch);
+	os_hdr rh = {.kind = OS_KIND_DATA | OS_REPLY_BIT, .count = h->count,
+	             .epoch = epoch ? epoch : 1, .client_id = h->client_id};
 	os_hdr_put(out, &rh);
 	for (size_t i = 0; i < h->count; i++) {
 		const os_item *it = &items[i];
@@ -222,6 +227,35 @@ static void serve_stats(fake_router *f, const os_hdr *h, os_buf *out)
 	os_stats_entry_put(out, &e1);
 }
 
+static void serve_map_get(fake_router *f, const os_hdr *h, os_buf *out)
+{
+	atomic_fetch_add(&f->map_gets, 1);
+	uint64_t epoch = atomic_load(&f->map_epoch);
+	os_map *m = epoch ? os_map_new() : NULL;
+	int st = OSTORE_OK;
+	if (m != NULL) {
+		m->epoch = epoch;
+		m->cluster_id = 42;
+		st = os_map_add_node(m, 0, "tcp://127.0.0.1:1");
+		if (st == OSTORE_OK)
+			st = os_map_add_node(m, 1, "tcp://127.0.0.1:2");
+		for (uint16_t i = 0; i < 2 && st == OSTORE_OK; i++)
+			st = os_map_add_shard(m, i, i, NULL, 0);
+		int split = atomic_load(&f->map_split);
+		for (uint32_t s = 0; s < OSTORE_SLOTS; s++)
+			m->slot_shard[s] = (int)s < split ? 0 : 1;
+	}
+	if (m == NULL || st != OSTORE_OK) {
+		os_reply_status(out, OS_KIND_MAP_GET, OSTORE_EBADOP, 0, h->client_id);
+	} else {
+		os_hdr rh = {.kind = OS_KIND_MAP_GET | OS_REPLY_BIT, .epoch = epoch,
+		             .client_id = h->client_id};
+		os_hdr_put(out, &rh);
+		os_map_encode(m, out);
+	}
+	os_map_unref(m);
+}
+
 static uint64_t fnv1a(const uint8_t *p, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325u;
@@ -243,8 +277,10 @@ static bool log_data(fake_router *f, const os_hdr *h, const uint8_t *body, size_
 	os_item *items = calloc(h->count ? h->count : 1, sizeof(*items));
 	if (items != NULL &&
 	    os_items_get(body, len, h->count, OSTORE_MAX_VALUE_LIMIT, items, NULL) == OSTORE_OK)
-		for (size_t i = 0; i < h->count; i++)
+		for (size_t i = 0; i < h->count; i++) {
 			e.nwrites += items[i].op != OSTORE_OP_GET;
+			e.halves |= os_slot_of(items[i].id, items[i].id_len) < 2048 ? 1 : 2;
+		}
 	free(items);
 	pthread_mutex_lock(&f->log_mu);
 	if (f->nlog < FAKE_LOG_MAX)
@@ -298,6 +334,8 @@ static void *serve(void *arg)
 			serve_scan(f, &h, body, len, &out);
 		else if (h.kind == OS_KIND_STATS)
 			serve_stats(f, &h, &out);
+		else if (h.kind == OS_KIND_MAP_GET)
+			serve_map_get(f, &h, &out);
 		else
 			os_reply_status(&out, h.kind, OSTORE_EBADOP, 0, h.client_id);
 		nng_msg_free(m);
@@ -383,3 +421,9 @@ void fake_drop_next(fake_router *f, int n) { atomic_store(&f->drop, n); }
 void fake_frame_status(fake_router *f, int st) { atomic_store(&f->frame_status, st); }
 uint64_t fake_applied(fake_router *f) { return atomic_load(&f->applied); }
 uint64_t fake_received(fake_router *f) { return atomic_load(&f->received); }
+void fake_map(fake_router *f, uint64_t epoch, uint16_t split)
+{
+	atomic_store(&f->map_split, split);
+	atomic_store(&f->map_epoch, epoch);
+}
+uint64_t fake_map_gets(fake_router *f) { return atomic_load(&f->map_gets); }

@@ -4,7 +4,9 @@
  * writes are deduplicated by (client_id, seq) like a node does. Knobs let a test drop
  * requests unanswered (to force client retries), answer every frame with one status, or
  * answer slowly (so that a client coalesces the requests that arrive meanwhile). Every
- * DATA frame received is logged (item count, hash of its bytes, dropped or not).
+ * DATA frame received is logged (item count, hash of its bytes, dropped or not, which
+ * halves of the slot space its items fall in). MAP_GET is answered once a test sets a
+ * map (fake_map): two shards split at a chosen slot; until then it is refused (EBADOP).
  */
 #ifndef FAKE_ROUTER_H
 #define FAKE_ROUTER_H
@@ -33,7 +35,14 @@ typedef struct fake_frame {
 	uint16_t nwrites; /* items that are not GETs */
 	uint64_t hash;    /* FNV-1a of the frame bytes */
 	int dropped;      /* left unanswered */
+	int halves;       /* bit 0: an item's slot < 2048; bit 1: an item's slot >= 2048 */
 } fake_frame;
+
+/** Answer MAP_GET with a 2-shard map of @epoch (slots < @split: shard 0, the rest:
+ *  shard 1), and give DATA replies that epoch; @epoch 0: refuse MAP_GET (the default). */
+void fake_map(fake_router *f, uint64_t epoch, uint16_t split);
+/** MAP_GET requests received. */
+uint64_t fake_map_gets(fake_router *f);
 
 /** DATA frames received so far (the log keeps the first FAKE_LOG_MAX). */
 #define FAKE_LOG_MAX 4096

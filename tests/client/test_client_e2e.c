@@ -6,7 +6,9 @@
  * The tests run in order and share the cluster; the last two take parts of it down
  * (first node 1, then the router), so they stay at the end. test_coalesce_on_off runs
  * after scan and stats (which count every order) with two more handles, coalescing on
- * and off, so that merged frames go through a real router and real nodes.
+ * and off, so that merged frames go through a real router and real nodes; the router's
+ * metrics show that with coalescing on frames were merged and each went to one node
+ * (shard lanes, client/lanes.c), and with it off one frame per request.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -38,6 +40,7 @@ typedef struct cluster {
 	char router_url[64];
 	pid_t node_pid[2];
 	pid_t router_pid;
+	int router_metrics; /* its /metrics port */
 	os_map *map;
 	ostore_client *c;
 } cluster;
@@ -87,10 +90,13 @@ static int cluster_up(void **state)
 		if (th_ping(K.node_url[i], 15000) != 0)
 			return -1;
 	snprintf(log, sizeof(log), "%s/router.log", K.dir);
+	K.router_metrics = th_free_port();
+	char maddr[32];
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", K.router_metrics);
 	/* The router's per-node timeout must be shorter than the client's, or a silent node
 	 * shows as the client's ETIMEDOUT instead of the router's EUNAVAIL. */
 	const char *rargv[] = {th_bin("router"), "--listen", K.router_url, "--map", path,
-	                       "--timeout-ms", "500", NULL};
+	                       "--timeout-ms", "500", "--metrics-addr", maddr, NULL};
 	K.router_pid = th_spawn(rargv, log);
 	if (th_ping(K.router_url, 15000) != 0)
 		return -1;
@@ -461,6 +467,23 @@ static void *co_main(void *arg)
 	return NULL;
 }
 
+/* DATA frames the router received, and calls it sent to the nodes, so far. */
+static void router_counts(double *frames, double *calls)
+{
+	char *text = th_http_get(K.router_metrics, "/metrics");
+	assert_non_null(text);
+	*frames = th_metric(text, "orderstore_router_data_frames_total");
+	*calls = 0;
+	for (int i = 0; i < 2; i++) {
+		char series[96];
+		snprintf(series, sizeof(series), "orderstore_router_node_calls_total{node=\"%d\"}", i);
+		double v = th_metric(text, series);
+		*calls += v > 0 ? v : 0;
+	}
+	free(text);
+	assert_true(*frames >= 0);
+}
+
 static void test_coalesce_on_off(void **state)
 {
 	(void)state;
@@ -475,6 +498,11 @@ static void test_coalesce_on_off(void **state)
 		o.coalesce_max_items = pass == 0 ? 0 : 1;
 		ostore_client *c = NULL;
 		assert_int_equal(ostore_open(&o, &c), OSTORE_OK);
+		/* A first request makes the handle fetch the map for its shard lanes. */
+		assert_int_equal(ostore_put(c, "co-warm", 7, "w", 1, NULL), OSTORE_OK);
+		usleep(200 * 1000);
+		double f0, c0, f1, c1;
+		router_counts(&f0, &c0);
 		co_thread *w = calloc(CO_T, sizeof(*w));
 		pthread_t th[CO_T];
 		for (int t = 0; t < CO_T; t++) {
@@ -485,7 +513,18 @@ static void test_coalesce_on_off(void **state)
 		}
 		for (int t = 0; t < CO_T; t++)
 			pthread_join(th[t], NULL);
+		router_counts(&f1, &c1);
 		ostore_close(c);
+		double frames = f1 - f0, calls = c1 - c0, requests = 3.0 * CO_T * CO_N;
+		print_message("coalescing %s: %.0f requests, %.0f frames, %.0f node calls\n",
+		              pass == 0 ? "on" : "off", requests, frames, calls);
+		if (pass == 0) {
+			/* Merged, and one node call per frame (a few spare: a retry, a probe). */
+			assert_true(frames < requests);
+			assert_true(calls <= frames + 2);
+		} else {
+			assert_true(frames >= requests && calls >= requests);
+		}
 		for (int t = 0; t < CO_T; t++)
 			assert_int_equal(atomic_load(&w[t].done), 1);
 		free(w);
