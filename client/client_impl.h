@@ -151,6 +151,11 @@ void oc_op_put(oc_op *op);
 /** oc_coalesce_setup - fill c->co_* from @o (after c->max_value is set). Cannot fail. */
 void oc_coalesce_setup(ostore_client *c, const ostore_options *o);
 
+/** oc_in_callback - whether this thread is running an ostore_done_fn of the library
+ *  (the blocking calls refuse to run there: they would wait for the frame whose
+ *  callbacks are running, which holds its lane's window slot until they return). */
+bool oc_in_callback(void);
+
 /* lanes.c */
 /**
  * oc_lane_of_locked - the lane of a caller with @n @items of frame class @cls (OC_CLS_*):

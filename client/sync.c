@@ -10,8 +10,10 @@
  *
  * The callback touches the waiter only under its mutex, and the caller destroys it only
  * after seeing done under the same mutex, so the stack frame outlives every access.
- * Blocking calls must not run inside a library callback (they would block an nng
- * thread that the reply may need).
+ * Blocking calls must not run inside a library callback: they would block an nng
+ * thread that the reply may need, and a request of the callback's own lane would wait
+ * for the slot the running frame gives back only after its callbacks. They answer
+ * OSTORE_EINVAL there at once (oc_in_callback).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,7 @@ static void oc_wait_batch_cb(void *arg, ostore_item *items, size_t n, ostore_sta
 
 ostore_status ostore_batch(ostore_client *c, ostore_item *items, size_t n)
 {
-	if (c == NULL)
+	if (c == NULL || oc_in_callback())
 		return OSTORE_EINVAL;
 	oc_waiter w;
 	oc_waiter_init(&w);
@@ -149,6 +151,10 @@ static void oc_wait_req_cb(void *arg, int st, nng_msg *reply)
 
 int oc_call(ostore_client *c, os_buf *frame, nng_msg **reply)
 {
+	if (oc_in_callback()) {
+		os_buf_fini(frame); /* taken over in every case */
+		return OSTORE_EINVAL;
+	}
 	oc_waiter w;
 	oc_waiter_init(&w);
 	int st = oc_req_start(c, frame, oc_wait_req_cb, &w);

@@ -352,7 +352,10 @@ OSTORE_API ostore_status ostore_batch(ostore_client *c, ostore_item *items, size
 /**
  * Completion callback of ostore_submit(): @items is the caller's array with outputs
  * filled, @st as the return value of ostore_batch(). Runs on a library thread: it must not
- * block for long, and it must not call ostore_close(). It may submit further requests.
+ * block for long, and it must not call ostore_close(). It may submit further requests
+ * (ostore_submit); those leave with the requests already queued for the same shard. The
+ * blocking calls (ostore_put, ostore_get, ostore_del, ostore_cas, ostore_batch,
+ * ostore_scan, ostore_stats) return OSTORE_EINVAL when called from a callback.
  */
 typedef void (*ostore_done_fn)(void *arg, ostore_item *items, size_t n, ostore_status st);
 

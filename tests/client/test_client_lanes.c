@@ -8,7 +8,10 @@
  * merged frames never mix the two shards and still merge; a reply with a newer epoch
  * makes the handle fetch the map again and use it (with every slot in one shard, frames
  * mix both halves); without a map (MAP_GET refused) requests still merge, in one lane,
- * and the refused fetch is not retried for every request.
+ * and the refused fetch is not retried for every request. A frame's callbacks run
+ * before its lane's slot is given back, so the blocking calls refuse to run in a
+ * callback (OSTORE_EINVAL, instead of waiting for that slot forever); ostore_submit
+ * from a callback works.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -226,12 +229,65 @@ static void test_no_map_still_merges(void **state)
 	assert_true(fake_map_gets(x->f) <= 5);
 }
 
+/* A callback that tries a blocking call, then submits the next request. */
+typedef struct chain {
+	ostore_client *c;
+	ostore_item next;
+	_Atomic int blocking_st; /* what the blocking call answered, -1 until then */
+	_Atomic int next_calls;
+	_Atomic int next_st;
+} chain;
+
+static void chain_next_cb(void *arg, ostore_item *items, size_t n, ostore_status st)
+{
+	chain *ch = arg;
+	(void)items;
+	(void)n;
+	atomic_store(&ch->next_st, st == OSTORE_OK ? items[0].status : st);
+	atomic_fetch_add(&ch->next_calls, 1);
+}
+
+static void chain_first_cb(void *arg, ostore_item *items, size_t n, ostore_status st)
+{
+	chain *ch = arg;
+	(void)items;
+	(void)n;
+	(void)st;
+	atomic_store(&ch->blocking_st, ostore_put(ch->c, "inner", 5, "i", 1, NULL));
+	ch->next = (ostore_item){.op = OSTORE_OP_PUT, .id = "next", .id_len = 4, .value = "n",
+	                         .value_len = 1};
+	if (ostore_submit(ch->c, &ch->next, 1, chain_next_cb, ch) != OSTORE_OK)
+		atomic_store(&ch->next_calls, 99);
+}
+
+static void test_blocking_call_in_callback_refused(void **state)
+{
+	fixture *x = *state;
+	fake_map(x->f, 5, 2048);
+	static chain ch;
+	ch.c = x->c;
+	atomic_store(&ch.blocking_st, -1);
+	ostore_item first = {.op = OSTORE_OP_PUT, .id = "first", .id_len = 5, .value = "f",
+	                     .value_len = 1};
+	assert_int_equal(ostore_submit(x->c, &first, 1, chain_first_cb, &ch), OSTORE_OK);
+	uint64_t end = now_ms() + 10000;
+	while (atomic_load(&ch.next_calls) == 0 && now_ms() < end)
+		usleep(1000);
+	assert_int_equal(atomic_load(&ch.blocking_st), OSTORE_EINVAL);
+	assert_int_equal(atomic_load(&ch.next_calls), 1);
+	assert_int_equal(atomic_load(&ch.next_st), OSTORE_OK);
+	/* Outside a callback the same blocking call works. */
+	assert_int_equal(ostore_put(x->c, "inner", 5, "i", 1, NULL), OSTORE_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_frames_hold_one_shard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_epoch_refreshes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_map_still_merges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blocking_call_in_callback_refused, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
