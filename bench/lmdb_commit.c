@@ -29,6 +29,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,12 +80,20 @@ typedef struct lc_env {
 	uint8_t *aof_buf;
 	/* results of the timed phase */
 	uint64_t commits, puts, ns;
+	uint64_t runq_ns; /* run-queue wait of the writer thread in the timed phase */
 	ob_hist hist;
 	int err; /* OSTORE_* of a failed commit, or an errno for aof (negated) */
 	pthread_t tid;
 } lc_env;
 
-static atomic_int g_stop;
+static atomic_int g_stop; /* set by a failed writer or SIGINT/SIGTERM: writers stop */
+
+/* Ctrl-C ends the timed phase early; the figures so far are printed, the dir removed. */
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&g_stop, 1);
+}
 
 static void usage(FILE *f)
 {
@@ -107,7 +116,9 @@ static void usage(FILE *f)
 	        "  --json FILE          write the result as JSON\n"
 	        "  --help, --version\n"
 	        "Output: one line: mode envs batch commits/s puts/s p50/p99 commit latency (one\n"
-	        "batch, begin to synced commit) and disk write IOs and KB per put.\n"
+	        "batch, begin to synced commit), disk write IOs and KB per put, the disk's mean\n"
+	        "write and flush times, flushes per commit (n/a when /proc/diskstats lacks the\n"
+	        "device), and the writers' run-queue wait per commit (time ready but without a CPU).\n"
 	        "Exit: 0 ok, 1 storage or I/O error, 2 usage.\n");
 }
 
@@ -155,8 +166,19 @@ static void disk_find(const char *dir, lc_disk *d)
 	d->found = true;
 }
 
-/* Completed writes and sectors written (512 B) of @d from /proc/diskstats. */
-static bool disk_read(const lc_disk *d, uint64_t *ios, uint64_t *sectors)
+/* The counters of one /proc/diskstats line that the figures use
+ * (Documentation/admin-guide/iostats.rst): fields 5, 7, 8 and, since Linux 5.5, 16, 17. */
+typedef struct lc_diskstat {
+	uint64_t writes;    /* write requests completed */
+	uint64_t sectors;   /* 512-byte sectors written */
+	uint64_t write_ms;  /* time the write requests took, summed */
+	uint64_t flushes;   /* flush requests completed (0 before 5.5) */
+	uint64_t flush_ms;  /* time the flushes took, summed */
+	bool has_flush;
+} lc_diskstat;
+
+/* Reads @d's line of /proc/diskstats into @out. Returns false when it is not there. */
+static bool disk_read(const lc_disk *d, lc_diskstat *out)
 {
 	if (!d->found)
 		return false;
@@ -167,17 +189,36 @@ static bool disk_read(const lc_disk *d, uint64_t *ios, uint64_t *sectors)
 	bool ok = false;
 	while (!ok && fgets(line, sizeof(line), f) != NULL) {
 		unsigned maj, min;
-		unsigned long long rd, rdm, rds, rdt, wr, wrm, wrs;
-		if (sscanf(line, "%u %u %*s %llu %llu %llu %llu %llu %llu %llu", &maj, &min, &rd, &rdm,
-		           &rds, &rdt, &wr, &wrm, &wrs) == 9 &&
-		    maj == d->maj && min == d->min) {
-			*ios = wr;
-			*sectors = wrs;
-			ok = true;
+		int at = 0;
+		if (sscanf(line, "%u %u %*s%n", &maj, &min, &at) != 2 || maj != d->maj || min != d->min)
+			continue;
+		uint64_t v[17] = {0};
+		int n = 0;
+		for (char *p = line + at, *end; n < 17; p = end, n++) {
+			v[n] = strtoull(p, &end, 10);
+			if (end == p)
+				break;
 		}
+		*out = (lc_diskstat){.writes = v[4], .sectors = v[6], .write_ms = v[7],
+		                     .flushes = v[15], .flush_ms = v[16], .has_flush = n >= 17};
+		ok = n >= 11;
 	}
 	fclose(f);
 	return ok;
+}
+
+/* Nanoseconds the calling thread waited on a run queue for a CPU (schedstat field 2),
+ * 0 when the kernel does not say (no CONFIG_SCHEDSTATS). */
+static uint64_t runq_wait_ns(void)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+	unsigned long long oncpu = 0, wait = 0;
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%llu %llu", &oncpu, &wait) != 2)
+		wait = 0;
+	fclose(f);
+	return wait;
 }
 
 /* ---- lmdb mode ---- */
@@ -304,6 +345,7 @@ static void *writer_main(void *arg)
 		return NULL;
 	}
 	uint64_t deadline = os_now_ns() + e->cfg->seconds * 1000000000ull;
+	uint64_t runq0 = runq_wait_ns();
 	uint64_t start = os_now_ns(), now = start;
 	while (!atomic_load(&g_stop) && now < deadline) {
 		for (size_t i = 0; i < n; i++)
@@ -321,6 +363,7 @@ static void *writer_main(void *arg)
 		e->puts += n;
 	}
 	e->ns = now - start;
+	e->runq_ns = runq_wait_ns() - runq0;
 	free(ks);
 	return NULL;
 }
@@ -467,19 +510,47 @@ static int parse_args(int argc, char **argv, lc_cfg *c)
 	return -1; /* go on */
 }
 
+/* A figure that may be unknown ("n/a" on the line, null in the JSON). */
+typedef struct lc_fig {
+	const char *name; /* key on the line and in the JSON */
+	bool known;
+	double v;
+} lc_fig;
+
+enum { F_IOS, F_KB, F_WRITE_MS, F_FLUSH_MS, F_FLUSHES, F_RUNQ, F_COUNT };
+
 /* The summed result of the timed phase. */
 typedef struct lc_result {
-	uint64_t commits, puts, ns;
+	uint64_t commits, puts, ns, runq_ns;
 	ob_hist hist;
-	bool disk;
-	double ios_per_put, kb_per_put;
+	lc_fig fig[F_COUNT];
 } lc_result;
+
+/* The disk and scheduler figures from the counters before (@a) and after (@b). */
+static void result_figures(lc_result *r, bool disk, const lc_diskstat *a, const lc_diskstat *b)
+{
+	uint64_t w = b->writes - a->writes, fl = b->flushes - a->flushes;
+	double puts = (double)r->puts;
+	lc_fig f[F_COUNT] = {
+		[F_IOS] = {"write_ios_per_put", disk, (double)w / puts},
+		[F_KB] = {"write_kb_per_put", disk, (double)(b->sectors - a->sectors) / 2.0 / puts},
+		[F_WRITE_MS] = {"write_ms_per_io", disk && w > 0,
+		                (double)(b->write_ms - a->write_ms) / (double)(w > 0 ? w : 1)},
+		[F_FLUSH_MS] = {"flush_ms_per_flush", disk && b->has_flush && fl > 0,
+		                (double)(b->flush_ms - a->flush_ms) / (double)(fl > 0 ? fl : 1)},
+		[F_FLUSHES] = {"flushes_per_commit", disk && b->has_flush,
+		               (double)fl / (double)r->commits},
+		[F_RUNQ] = {"runq_wait_us_per_commit", true,
+		            (double)r->runq_ns / 1e3 / (double)r->commits},
+	};
+	memcpy(r->fig, f, sizeof(f));
+}
 
 static int write_json(const lc_cfg *c, const lc_result *r, const lc_disk *d)
 {
 	double secs = (double)r->ns / 1e9;
 	json_t *o = json_pack(
-	        "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:f,s:f,s:f,s:f,s:s*,s:o,s:o}", "mode",
+	        "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:f,s:f,s:f,s:f,s:s*}", "mode",
 	        c->mode == MODE_LMDB ? "lmdb" : "aof", "envs", (json_int_t)c->envs, "batch",
 	        (json_int_t)c->batch, "records", (json_int_t)c->records, "value_size",
 	        (json_int_t)c->value_size, "log_retain_entries", (json_int_t)c->retain_entries,
@@ -488,9 +559,12 @@ static int write_json(const lc_cfg *c, const lc_result *r, const lc_disk *d)
 	        (double)r->commits / secs, "puts_per_sec", (double)r->puts / secs, "commit_p50_us",
 	        (double)ob_hist_quantile(&r->hist, 0.50) / 1e3, "commit_p99_us",
 	        (double)ob_hist_quantile(&r->hist, 0.99) / 1e3, "disk_device",
-	        d->found ? d->name : NULL, "disk_write_ios_per_put",
-	        r->disk ? json_real(r->ios_per_put) : json_null(), "disk_write_kb_per_put",
-	        r->disk ? json_real(r->kb_per_put) : json_null());
+	        d->found ? d->name : NULL);
+	for (int i = 0; o != NULL && i < F_COUNT; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "%s%s", i == F_RUNQ ? "" : "disk_", r->fig[i].name);
+		json_object_set_new(o, key, r->fig[i].known ? json_real(r->fig[i].v) : json_null());
+	}
 	if (o == NULL || json_dump_file(o, c->json_path, JSON_INDENT(2)) != 0) {
 		fprintf(stderr, "lmdb-commit: cannot write %s\n", c->json_path);
 		json_decref(o);
@@ -503,17 +577,19 @@ static int write_json(const lc_cfg *c, const lc_result *r, const lc_disk *d)
 static void print_line(const lc_cfg *c, const lc_result *r)
 {
 	double secs = (double)r->ns / 1e9;
-	char ios[32] = "n/a", kb[32] = "n/a";
-	if (r->disk) {
-		snprintf(ios, sizeof(ios), "%.2f", r->ios_per_put);
-		snprintf(kb, sizeof(kb), "%.2f", r->kb_per_put);
-	}
 	printf("mode=%s envs=%llu batch=%llu commits_per_sec=%.0f puts_per_sec=%.0f "
-	       "commit_p50_us=%.0f commit_p99_us=%.0f write_ios_per_put=%s write_kb_per_put=%s\n",
+	       "commit_p50_us=%.0f commit_p99_us=%.0f",
 	       c->mode == MODE_LMDB ? "lmdb" : "aof", (unsigned long long)c->envs,
 	       (unsigned long long)c->batch, (double)r->commits / secs, (double)r->puts / secs,
 	       (double)ob_hist_quantile(&r->hist, 0.50) / 1e3,
-	       (double)ob_hist_quantile(&r->hist, 0.99) / 1e3, ios, kb);
+	       (double)ob_hist_quantile(&r->hist, 0.99) / 1e3);
+	for (int i = 0; i < F_COUNT; i++) {
+		if (r->fig[i].known)
+			printf(" %s=%.2f", r->fig[i].name, r->fig[i].v);
+		else
+			printf(" %s=n/a", r->fig[i].name);
+	}
+	printf("\n");
 }
 
 /* Setup, timed phase, results. @dir exists and is empty; the caller removes it. */
@@ -557,8 +633,8 @@ static int run(const lc_cfg *c, const char *dir)
 	}
 	lc_disk disk;
 	disk_find(dir, &disk);
-	uint64_t ios0 = 0, sec0 = 0, ios1 = 0, sec1 = 0;
-	bool have_disk = status == 0 && disk_read(&disk, &ios0, &sec0);
+	lc_diskstat ds0 = {0}, ds1 = {0};
+	bool have_disk = status == 0 && disk_read(&disk, &ds0);
 	unsigned started = 0;
 	for (; status == 0 && started < c->envs; started++)
 		if (pthread_create(&envs[started].tid, NULL, writer_main, &envs[started]) != 0) {
@@ -576,14 +652,13 @@ static int run(const lc_cfg *c, const char *dir)
 		}
 		r.commits += envs[i].commits;
 		r.puts += envs[i].puts;
+		r.runq_ns += envs[i].runq_ns;
 		r.ns = envs[i].ns > r.ns ? envs[i].ns : r.ns;
 		ob_hist_merge(&r.hist, &envs[i].hist);
 	}
-	have_disk = have_disk && disk_read(&disk, &ios1, &sec1);
+	have_disk = have_disk && disk_read(&disk, &ds1);
 	if (status == 0 && r.puts > 0) {
-		r.disk = have_disk;
-		r.ios_per_put = (double)(ios1 - ios0) / (double)r.puts;
-		r.kb_per_put = (double)(sec1 - sec0) * 512.0 / 1024.0 / (double)r.puts;
+		result_figures(&r, have_disk, &ds0, &ds1);
 		print_line(c, &r);
 		if (c->json_path != NULL)
 			status = write_json(c, &r, &disk);
@@ -611,6 +686,10 @@ int main(int argc, char **argv)
 	if (st >= 0)
 		return st;
 	os_log_set_level(OS_LOG_WARN);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	if (c.parent == NULL)
 		c.parent = getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] != '\0' ? getenv("TMPDIR")
 		                                                                   : "/tmp";

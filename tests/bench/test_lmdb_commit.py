@@ -30,10 +30,14 @@ def run(*args):
 
 LINE = re.compile(r"^mode=(lmdb|aof) envs=(\d+) batch=(\d+) commits_per_sec=(\d+) "
                   r"puts_per_sec=(\d+) commit_p50_us=(\d+) commit_p99_us=(\d+) "
-                  r"write_ios_per_put=(\S+) write_kb_per_put=(\S+)$")
+                  r"write_ios_per_put=(\S+) write_kb_per_put=(\S+) write_ms_per_io=(\S+) "
+                  r"flush_ms_per_flush=(\S+) flushes_per_commit=(\S+) "
+                  r"runq_wait_us_per_commit=(\S+)$")
 FIELDS = ["mode", "envs", "batch", "records", "value_size", "log_retain_entries", "commits",
           "puts", "seconds", "commits_per_sec", "puts_per_sec", "commit_p50_us",
-          "commit_p99_us", "disk_device", "disk_write_ios_per_put", "disk_write_kb_per_put"]
+          "commit_p99_us", "disk_device", "disk_write_ios_per_put", "disk_write_kb_per_put",
+          "disk_write_ms_per_io", "disk_flush_ms_per_flush", "disk_flushes_per_commit",
+          "runq_wait_us_per_commit"]
 
 with tempfile.TemporaryDirectory(prefix="test-lmdb-commit.") as parent:
     for mode in ("lmdb", "aof"):
@@ -50,7 +54,7 @@ with tempfile.TemporaryDirectory(prefix="test-lmdb-commit.") as parent:
             check(m.group(1) == mode and m.group(2) == "2" and m.group(3) == "4",
                   "%s: mode/envs/batch echoed: %r" % (mode, lines[0]))
             check(int(m.group(5)) > 0, "%s: puts_per_sec > 0: %r" % (mode, lines[0]))
-            for g in (8, 9):
+            for g in range(8, 14):
                 check(m.group(g) == "n/a" or float(m.group(g)) >= 0,
                       "%s: disk figure is a number or n/a: %r" % (mode, m.group(g)))
         try:
@@ -71,6 +75,7 @@ with tempfile.TemporaryDirectory(prefix="test-lmdb-commit.") as parent:
                   "%s: p99 >= p50 > 0: %r" % (mode, d))
             check((d["disk_device"] is None) == (d["disk_write_ios_per_put"] is None),
                   "%s: disk figures null exactly when no device: %r" % (mode, d))
+            check(d["runq_wait_us_per_commit"] >= 0, "%s: run-queue wait >= 0" % mode)
     left = [n for n in os.listdir(parent) if n.startswith("lmdb-commit.")]
     check(not left, "run directories removed, left: %r" % left)
 
