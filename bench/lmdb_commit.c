@@ -55,6 +55,9 @@
 #define NODE_RETAIN_BYTES (256 * MIB)   /* --log-retain-mb default */
 #define NODE_MAX_READERS 126u
 #define EPOCH 1u
+#define BATCH_BYTES_MAX (256 * MIB)   /* --batch x (--value-size + 64) */
+#define PRELOAD_BYTES_MAX (4096 * MIB) /* --records x (--value-size + 64) */
+#define AOF_BYTES_MAX (1024 * MIB)     /* an AOF's writer stops early past this size */
 
 typedef enum { MODE_LMDB, MODE_AOF } lc_mode;
 
@@ -72,6 +75,7 @@ typedef struct lc_env {
 	char path[4200];
 	node_store *st; /* lmdb mode */
 	int fd;         /* aof mode */
+	uint64_t aof_bytes;
 	uint64_t *keys; /* record numbers of this env's share */
 	size_t nkeys;
 	uint64_t lsn;
@@ -107,7 +111,9 @@ static void usage(FILE *f)
 	        "  --batch N            puts per commit (1..10000, default 21 = 64 callers / 3)\n"
 	        "  --records N          preloaded records, split by slot (1..10000000, default\n"
 	        "                       10000); each env needs at least one\n"
-	        "  --value-size B       value bytes (0..1048576, default 200)\n"
+	        "  --value-size B       value bytes (0..1048576, default 200); --batch x\n"
+	        "                       --value-size at most 256 MiB, --records x --value-size\n"
+	        "                       at most 4 GiB; an AOF stops its writer at 1 GiB\n"
 	        "  --seconds S          timed phase (1..3600, default 5)\n"
 	        "  --log-retain-entries N  write log records kept (1..2^40, default 200000, the\n"
 	        "                       node's default)\n"
@@ -325,6 +331,7 @@ static int aof_batch(lc_env *e, const uint64_t *ks, size_t n)
 			return -errno;
 		off += (size_t)w;
 	}
+	e->aof_bytes += len;
 	return fdatasync(e->fd) == 0 ? 0 : -errno;
 }
 
@@ -347,7 +354,7 @@ static void *writer_main(void *arg)
 	uint64_t deadline = os_now_ns() + e->cfg->seconds * 1000000000ull;
 	uint64_t runq0 = runq_wait_ns();
 	uint64_t start = os_now_ns(), now = start;
-	while (!atomic_load(&g_stop) && now < deadline) {
+	while (!atomic_load(&g_stop) && now < deadline && e->aof_bytes < AOF_BYTES_MAX) {
 		for (size_t i = 0; i < n; i++)
 			ks[i] = e->keys[xorshift(&e->rng) % e->nkeys];
 		uint64_t t0 = now;
@@ -363,6 +370,10 @@ static void *writer_main(void *arg)
 		e->puts += n;
 	}
 	e->ns = now - start;
+	if (e->aof_bytes >= AOF_BYTES_MAX)
+		fprintf(stderr, "lmdb-commit: %s reached %llu MiB: its writer stopped after %.1f s "
+		        "(rates are over the time it ran)\n", e->path, AOF_BYTES_MAX / MIB,
+		        (double)e->ns / 1e9);
 	e->runq_ns = runq_wait_ns() - runq0;
 	free(ks);
 	return NULL;
@@ -504,6 +515,19 @@ static int parse_args(int argc, char **argv, lc_cfg *c)
 	}
 	if (optind != argc) {
 		fprintf(stderr, "lmdb-commit: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	/* Bounds on what one run may write, so a typo cannot fill the disk. */
+	if (c->batch * (c->value_size + 64) > BATCH_BYTES_MAX) {
+		fprintf(stderr, "lmdb-commit: --batch x --value-size must stay within %llu MiB per "
+		        "batch\n", BATCH_BYTES_MAX / MIB);
+		usage(stderr);
+		return 2;
+	}
+	if (c->records * (c->value_size + 64) > PRELOAD_BYTES_MAX) {
+		fprintf(stderr, "lmdb-commit: --records x --value-size must stay within %llu MiB\n",
+		        PRELOAD_BYTES_MAX / MIB);
 		usage(stderr);
 		return 2;
 	}

@@ -81,7 +81,9 @@ with tempfile.TemporaryDirectory(prefix="test-lmdb-commit.") as parent:
 
     for bad in (["--mode", "wal"], ["--batch", "0"], ["--envs", "65"], ["--seconds", "x"],
                 ["--value-size", "-1"], ["--frobnicate"], ["extra"],
-                ["--records", "1", "--envs", "3", "--dir", parent]):
+                ["--records", "1", "--envs", "3", "--dir", parent],
+                ["--batch", "10000", "--value-size", "1048576"],
+                ["--records", "10000000", "--value-size", "1048576"]):
         r = run(*bad)
         check(r.returncode == 2, "%r exits 2, got %d" % (bad, r.returncode))
         check(r.stderr.startswith("lmdb-commit: ") or "usage:" in r.stderr,
