@@ -485,8 +485,8 @@ static int parse_args(int argc, char **argv, lc_cfg *c)
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	int opt, li = 0;
+	while ((opt = getopt_long(argc, argv, "", longopts, &li)) != -1) {
 		int bad = 0;
 		switch (opt) {
 		case O_MODE:
@@ -510,8 +510,8 @@ static int parse_args(int argc, char **argv, lc_cfg *c)
 		default: usage(stderr); return 2;
 		}
 		if (bad) {
-			fprintf(stderr, "lmdb-commit: bad value '%s' for %s (see --help)\n", optarg,
-			        argv[optind - 1]);
+			fprintf(stderr, "lmdb-commit: bad value '%s' for --%s (see --help)\n", optarg,
+			        longopts[li].name);
 			usage(stderr);
 			return 2;
 		}

@@ -89,6 +89,8 @@ with tempfile.TemporaryDirectory(prefix="test-lmdb-commit.") as parent:
         check(r.stderr.startswith("lmdb-commit: ") or "usage:" in r.stderr,
               "%r: a clear message: %r" % (bad, r.stderr))
         check(r.stdout == "", "%r: nothing on stdout" % bad)
+    r = run("--batch", "0")
+    check("bad value '0' for --batch" in r.stderr, "the message names the option: %r" % r.stderr)
     r = run("--dir", os.path.join(parent, "missing", "deeper"), "--seconds", "1")
     check(r.returncode == 2 and "cannot create" in r.stderr,
           "a --dir that does not exist exits 2: %d %r" % (r.returncode, r.stderr))
