@@ -155,7 +155,8 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 	};
 	const char *dir = NULL, *wl = "put", *token_file = NULL;
 	int seconds_given = 0, opt;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	int li = 0;
+	while ((opt = getopt_long(argc, argv, "", longopts, &li)) != -1) {
 		int bad = 0;
 		switch (opt) {
 		case O_ROUTER:
@@ -213,7 +214,8 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 		default: usage(stderr); return 2;
 		}
 		if (bad) {
-			fprintf(stderr, "orderstore-bench: bad value '%s' (see --help)\n", optarg);
+			fprintf(stderr, "orderstore-bench: bad value '%s' for --%s (see --help)\n", optarg,
+			        longopts[li].name);
 			return 2;
 		}
 	}
