@@ -162,6 +162,7 @@ void ostore_close(ostore_client *c)
 		return;
 	atomic_store(&c->closing, true);
 	pthread_mutex_lock(&c->mu);
+	oc_lanes_abort_locked(c);
 	/* A queued caller implies a frame in flight (submit.c), so active > 0 covers it;
 	 * the queue is checked too in case that ever changes. */
 	while (c->active > 0 || c->q_head != NULL)

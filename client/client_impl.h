@@ -102,7 +102,8 @@ struct ostore_client {
 	/* shard lanes (lanes.c), under mu; lane_epoch also read without it */
 	uint8_t lane_of_slot[OSTORE_SLOTS]; /* shard lane of each slot */
 	_Atomic uint64_t lane_epoch;        /* epoch of the map behind it; 0 = no table yet */
-	bool lane_fetching;                 /* a MAP_GET for it is in flight */
+	bool lane_fetching;                 /* a MAP_GET for it is in flight ... */
+	oc_op *lane_op;                     /* ... on this engine, once sent (close aborts it) */
 	uint64_t lane_retry_ns;             /* after a failed fetch: none before this */
 	oc_op *free_ops;      /* pool */
 	oc_op **all_ops;      /* every engine ever created, freed at close */
@@ -172,6 +173,9 @@ uint32_t oc_lane_window(const ostore_client *c, uint8_t lane);
  * Call without c->mu. Failures only delay the next fetch (OC_LANES_RETRY_MS).
  */
 void oc_lanes_note_epoch(ostore_client *c, uint64_t epoch);
+/** oc_lanes_abort_locked - ostore_close: end a MAP_GET in flight now (OSTORE_ECLOSED),
+ *  so that closing never waits for a fetch nobody asked for. c->mu held. */
+void oc_lanes_abort_locked(ostore_client *c);
 
 /* op.c: the engine's aio callback. */
 void oc_op_cb(void *arg);

@@ -80,6 +80,7 @@ static void oc_lanes_fetched(void *arg, int st, nng_msg *reply)
 		nng_msg_free(reply);
 	pthread_mutex_lock(&c->mu);
 	c->lane_fetching = false;
+	c->lane_op = NULL;
 	if (st != OSTORE_OK) {
 		c->lane_retry_ns = os_now_ns() + (uint64_t)OC_LANES_RETRY_MS * 1000000u;
 	} else if (m->epoch > atomic_load(&c->lane_epoch)) {
@@ -111,15 +112,32 @@ void oc_lanes_note_epoch(ostore_client *c, uint64_t epoch)
 	os_buf_init(&frame);
 	int st = oc_frame_begin(c, &frame, OS_KIND_MAP_GET, 0, 0);
 	oc_op *op = st == OSTORE_OK ? oc_op_get(c) : NULL;
-	if (op != NULL)
-		st = oc_op_send(op, &frame, oc_lanes_fetched, c); /* takes frame; op back on failure */
-	else
-		st = OSTORE_ENOMEM;
-	os_buf_fini(&frame);
-	if (st != OSTORE_OK) {
+	if (op == NULL) {
+		os_buf_fini(&frame);
 		pthread_mutex_lock(&c->mu);
 		c->lane_fetching = false;
 		c->lane_retry_ns = os_now_ns() + (uint64_t)OC_LANES_RETRY_MS * 1000000u;
 		pthread_mutex_unlock(&c->mu);
+		return;
 	}
+	/* Published before the send, under c->mu: the completion clears it under c->mu, so
+	 * it never points at an engine that is back in the pool. */
+	pthread_mutex_lock(&c->mu);
+	c->lane_op = op;
+	pthread_mutex_unlock(&c->mu);
+	st = oc_op_send(op, &frame, oc_lanes_fetched, c); /* takes frame; op back on failure */
+	os_buf_fini(&frame);
+	if (st != OSTORE_OK) {
+		pthread_mutex_lock(&c->mu);
+		c->lane_fetching = false;
+		c->lane_op = NULL;
+		c->lane_retry_ns = os_now_ns() + (uint64_t)OC_LANES_RETRY_MS * 1000000u;
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
+void oc_lanes_abort_locked(ostore_client *c)
+{
+	if (c->lane_op != NULL)
+		nng_aio_abort(c->lane_op->aio, NNG_ECLOSED);
 }

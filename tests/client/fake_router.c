@@ -47,6 +47,7 @@ struct fake_router {
 	_Atomic uint64_t map_epoch; /* 0: no map */
 	_Atomic int map_split;
 	_Atomic uint64_t map_gets;
+	_Atomic int drop_map;
 	pthread_mutex_t log_mu;
 	fake_frame *log; /* FAKE_LOG_MAX entries */
 	size_t nlog;
@@ -321,6 +322,11 @@ static void *serve(void *arg)
 				                             .tv_nsec = (long)(ms % 1000) * 1000000L},
 				          NULL);
 		}
+		if (hst == OSTORE_OK && h.kind == OS_KIND_MAP_GET && atomic_load(&f->drop_map) > 0) {
+			atomic_fetch_sub(&f->drop_map, 1);
+			atomic_fetch_add(&f->map_gets, 1);
+			dropped = true;
+		}
 		if (dropped) {
 			nng_msg_free(m);
 			continue;
@@ -427,3 +433,4 @@ void fake_map(fake_router *f, uint64_t epoch, uint16_t split)
 	atomic_store(&f->map_epoch, epoch);
 }
 uint64_t fake_map_gets(fake_router *f) { return atomic_load(&f->map_gets); }
+void fake_drop_map_gets(fake_router *f, int n) { atomic_store(&f->drop_map, n); }

@@ -43,6 +43,8 @@ typedef struct fake_frame {
 void fake_map(fake_router *f, uint64_t epoch, uint16_t split);
 /** MAP_GET requests received. */
 uint64_t fake_map_gets(fake_router *f);
+/** Leave the next @n MAP_GET requests unanswered. */
+void fake_drop_map_gets(fake_router *f, int n);
 
 /** DATA frames received so far (the log keeps the first FAKE_LOG_MAX). */
 #define FAKE_LOG_MAX 4096

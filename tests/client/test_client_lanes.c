@@ -11,7 +11,7 @@
  * and the refused fetch is not retried for every request. A frame's callbacks run
  * before its lane's slot is given back, so the blocking calls refuse to run in a
  * callback (OSTORE_EINVAL, instead of waiting for that slot forever); ostore_submit
- * from a callback works.
+ * from a callback works. ostore_close does not wait for an unanswered map fetch.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -280,6 +280,21 @@ static void test_blocking_call_in_callback_refused(void **state)
 	assert_int_equal(ostore_put(x->c, "inner", 5, "i", 1, NULL), OSTORE_OK);
 }
 
+/* A MAP_GET that is never answered does not hold ostore_close (the fixture's timeout is
+ * 20 s per attempt): close aborts it. */
+static void test_close_aborts_fetch(void **state)
+{
+	fixture *x = *state;
+	fake_map(x->f, 5, 2048);
+	fake_drop_map_gets(x->f, 1);
+	assert_int_equal(ostore_put(x->c, "warm", 4, "w", 1, NULL), OSTORE_OK);
+	wait_map_gets(x->f, 1);
+	uint64_t t0 = now_ms();
+	ostore_close(x->c);
+	x->c = NULL;
+	assert_true(now_ms() - t0 < 5000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +303,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_map_still_merges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocking_call_in_callback_refused, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_close_aborts_fetch, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
