@@ -169,7 +169,8 @@ uint8_t oc_lane_of_locked(const ostore_client *c, const ostore_item *items, size
 uint32_t oc_lane_window(const ostore_client *c, uint8_t lane);
 /**
  * oc_lanes_note_epoch - a reply showed map @epoch (0: "none known", from a submit):
- * start one asynchronous MAP_GET if the table is missing or older and none is in flight.
+ * start one asynchronous MAP_GET if the table is missing or older and none is in flight
+ * (never with coalescing off: no lanes then).
  * Call without c->mu. Failures only delay the next fetch (OC_LANES_RETRY_MS).
  */
 void oc_lanes_note_epoch(ostore_client *c, uint64_t epoch);

@@ -94,6 +94,8 @@ static void oc_lanes_fetched(void *arg, int st, nng_msg *reply)
 
 void oc_lanes_note_epoch(ostore_client *c, uint64_t epoch)
 {
+	if (c->co_items <= 1)
+		return; /* coalescing off: no lanes, no map wanted */
 	uint64_t have = atomic_load_explicit(&c->lane_epoch, memory_order_relaxed);
 	if (have != 0 && epoch <= have)
 		return;

@@ -20,7 +20,7 @@ typedef struct fake_router fake_router;
 fake_router *fake_start(const char *url);
 /** fake_stop - stop serving, close, free. */
 void fake_stop(fake_router *f);
-/** Leave the next @n requests unanswered. */
+/** Leave the next @n requests unanswered (MAP_GETs aside: fake_drop_map_gets). */
 void fake_drop_next(fake_router *f, int n);
 /** Answer every DATA frame with frame status @st (0 = normal service). */
 void fake_frame_status(fake_router *f, int st);
@@ -55,7 +55,7 @@ fake_frame fake_frame_at(fake_router *f, size_t i);
 void fake_log_clear(fake_router *f);
 /** Writes applied (not counting deduplicated repeats). */
 uint64_t fake_applied(fake_router *f);
-/** Requests received (answered or dropped). */
+/** Requests received (answered or dropped), not counting MAP_GETs (fake_map_gets). */
 uint64_t fake_received(fake_router *f);
 
 #endif
