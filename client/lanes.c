@@ -61,6 +61,15 @@ uint32_t oc_lane_window(const ostore_client *c, uint8_t lane)
 	return per * (uint32_t)(routers > 1 ? routers : 1);
 }
 
+/* Under c->mu: no fetch in flight any more; when it failed, none before the retry time. */
+static void oc_lanes_fetch_over_locked(ostore_client *c, bool failed)
+{
+	c->lane_fetching = false;
+	c->lane_op = NULL;
+	if (failed)
+		c->lane_retry_ns = os_now_ns() + (uint64_t)OC_LANES_RETRY_MS * 1000000u;
+}
+
 /* Completion of the MAP_GET: install the table if the map is valid and newer. */
 static void oc_lanes_fetched(void *arg, int st, nng_msg *reply)
 {
@@ -79,11 +88,8 @@ static void oc_lanes_fetched(void *arg, int st, nng_msg *reply)
 	if (reply != NULL)
 		nng_msg_free(reply);
 	pthread_mutex_lock(&c->mu);
-	c->lane_fetching = false;
-	c->lane_op = NULL;
-	if (st != OSTORE_OK) {
-		c->lane_retry_ns = os_now_ns() + (uint64_t)OC_LANES_RETRY_MS * 1000000u;
-	} else if (m->epoch > atomic_load(&c->lane_epoch)) {
+	oc_lanes_fetch_over_locked(c, st != OSTORE_OK);
+	if (st == OSTORE_OK && m->epoch > atomic_load(&c->lane_epoch)) {
 		for (size_t s = 0; s < OSTORE_SLOTS; s++)
 			c->lane_of_slot[s] = (uint8_t)(m->slot_shard[s] % OC_SHARD_LANES);
 		atomic_store(&c->lane_epoch, m->epoch);
@@ -117,8 +123,7 @@ void oc_lanes_note_epoch(ostore_client *c, uint64_t epoch)
 	if (op == NULL) {
 		os_buf_fini(&frame);
 		pthread_mutex_lock(&c->mu);
-		c->lane_fetching = false;
-		c->lane_retry_ns = os_now_ns() + (uint64_t)OC_LANES_RETRY_MS * 1000000u;
+		oc_lanes_fetch_over_locked(c, true);
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
@@ -131,9 +136,7 @@ void oc_lanes_note_epoch(ostore_client *c, uint64_t epoch)
 	os_buf_fini(&frame);
 	if (st != OSTORE_OK) {
 		pthread_mutex_lock(&c->mu);
-		c->lane_fetching = false;
-		c->lane_op = NULL;
-		c->lane_retry_ns = os_now_ns() + (uint64_t)OC_LANES_RETRY_MS * 1000000u;
+		oc_lanes_fetch_over_locked(c, true);
 		pthread_mutex_unlock(&c->mu);
 	}
 }

@@ -186,14 +186,21 @@ static void burst_frames(fixture *x, size_t *merged, size_t *mixed)
 	}
 }
 
+/* Serve a map of @epoch split at @split, make a request that brings it (its reply carries
+ * the epoch), and wait until the fake has answered @fetches MAP_GETs in all. */
+static void publish_map(fixture *x, uint64_t epoch, uint16_t split, uint64_t fetches)
+{
+	fake_map(x->f, epoch, split);
+	assert_int_equal(ostore_put(x->c, "warm", 4, "w", 1, NULL), OSTORE_OK);
+	wait_map_gets(x->f, fetches);
+}
+
 /* ---- tests ---- */
 
 static void test_frames_hold_one_shard(void **state)
 {
 	fixture *x = *state;
-	fake_map(x->f, 5, 2048);
-	assert_int_equal(ostore_put(x->c, "warm", 4, "w", 1, NULL), OSTORE_OK);
-	wait_map_gets(x->f, 1);
+	publish_map(x, 5, 2048, 1);
 	size_t merged, mixed;
 	burst_frames(x, &merged, &mixed);
 	assert_true(merged > 0);
@@ -204,13 +211,9 @@ static void test_frames_hold_one_shard(void **state)
 static void test_newer_epoch_refreshes(void **state)
 {
 	fixture *x = *state;
-	fake_map(x->f, 5, 2048);
-	assert_int_equal(ostore_put(x->c, "warm", 4, "w", 1, NULL), OSTORE_OK);
-	wait_map_gets(x->f, 1);
+	publish_map(x, 5, 2048, 1);
 	/* Every slot in shard 0 now, at epoch 6: the next reply carries it. */
-	fake_map(x->f, 6, 4096);
-	assert_int_equal(ostore_put(x->c, "warm", 4, "x", 1, NULL), OSTORE_OK);
-	wait_map_gets(x->f, 2);
+	publish_map(x, 6, 4096, 2);
 	size_t merged, mixed;
 	burst_frames(x, &merged, &mixed);
 	assert_true(merged > 0);
