@@ -26,6 +26,7 @@
 
 #include <orderstore.h>
 
+#include "record_key.h"
 #include "zipf.h"
 
 /* Kinds of recorded latencies. The first four are requests (one round trip each, summed
@@ -81,8 +82,6 @@ const ob_workload *ob_workload_find(const char *name);
 /* Bytes left free before every value in a slot's value buffer: the redis driver writes
  * its version prefix there ("%020llu:", see drv_redis.c) without copying the value. */
 #define OB_HEADROOM 21u
-/* Longest key the workloads produce, NUL included. */
-#define OB_KEY_MAX 96u
 
 typedef struct ob_config {
 	const char *target; /* NULL = orderstore; else "redis://HOST:PORT" */
@@ -171,8 +170,6 @@ uint64_t ob_pace_next(ob_run *run);
 /** ob_workload_init_slot - reset @s's workload state (called once before the run). */
 void ob_workload_init_slot(ob_slot *s);
 
-/** ob_preload_key - the key of preloaded record @k into @buf (OB_KEY_MAX); returns length. */
-size_t ob_record_key(char *buf, uint64_t k);
 
 /* A driver: one target system. Every function returns 0 or -1 after printing why. */
 typedef struct ob_driver {

@@ -41,14 +41,13 @@
 #include "hist.h"
 #include "log.h"
 #include "map.h"
+#include "record_key.h"
 #include "replog.h"
 #include "slot.h"
 #include "store.h"
 #include "util.h"
 
 #define MIB (1ull << 20)
-#define KEY_FMT "bench-%08llu" /* orderstore-bench's record keys (workloads.c) */
-#define KEY_CAP 32u
 #define PRELOAD_BATCH 1000u           /* records per preload commit ... */
 #define PRELOAD_BATCH_BYTES (64 * MIB) /* ... while they stay within this */
 #define NODE_MAP_SIZE (256 * MIB)      /* orderstore-node --map-size default */
@@ -136,11 +135,6 @@ static uint64_t xorshift(uint64_t *s)
 	x ^= x >> 7;
 	x ^= x << 17;
 	return *s = x;
-}
-
-static size_t key_of(char *buf, uint64_t k)
-{
-	return (size_t)snprintf(buf, KEY_CAP, KEY_FMT, (unsigned long long)k);
 }
 
 /* ---- disk counters ---- */
@@ -243,8 +237,8 @@ static int lmdb_txn(lc_env *e, const uint64_t *ks, size_t n)
 			return rc;
 		uint64_t lsn = e->lsn;
 		for (size_t i = 0; i < n && rc == OSTORE_OK; i++) {
-			char id[KEY_CAP];
-			size_t id_len = key_of(id, ks[i]);
+			char id[OB_KEY_MAX];
+			size_t id_len = ob_record_key(id, ks[i]);
 			uint16_t slot = os_slot_of(id, id_len);
 			rc = node_store_put(e->st, txn, slot, (const uint8_t *)id, id_len, lsn + 1, e->value,
 			                    c->value_size);
@@ -312,7 +306,7 @@ static size_t aof_record(uint8_t *p, const char *id, size_t id_len, const uint8_
 
 static size_t aof_record_max(const lc_cfg *c)
 {
-	return 128 + KEY_CAP + c->value_size; /* RESP framing: < 100 bytes with two lengths */
+	return 128 + OB_KEY_MAX + c->value_size; /* RESP framing: < 100 bytes with two lengths */
 }
 
 /* One batch: the records in one buffer, one write(), one fdatasync(). Returns 0 or -errno. */
@@ -320,8 +314,8 @@ static int aof_batch(lc_env *e, const uint64_t *ks, size_t n)
 {
 	size_t len = 0;
 	for (size_t i = 0; i < n; i++) {
-		char id[KEY_CAP];
-		size_t id_len = key_of(id, ks[i]);
+		char id[OB_KEY_MAX];
+		size_t id_len = ob_record_key(id, ks[i]);
 		len += aof_record(e->aof_buf + len, id, id_len, e->value, e->cfg->value_size);
 	}
 	for (size_t off = 0; off < len;) {
@@ -439,8 +433,8 @@ static int split_records(const lc_cfg *c, lc_env *envs, os_map **map_out)
 	*map_out = m;
 	for (int pass = 0; pass < 2; pass++) { /* count, then fill */
 		for (uint64_t k = 0; k < c->records; k++) {
-			char id[KEY_CAP];
-			size_t n = key_of(id, k);
+			char id[OB_KEY_MAX];
+			size_t n = ob_record_key(id, k);
 			lc_env *e = &envs[m->slot_shard[os_slot_of(id, n)]];
 			if (pass == 1)
 				e->keys[e->nkeys] = k;

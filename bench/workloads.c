@@ -56,11 +56,6 @@ const ob_workload *ob_workload_find(const char *name)
 	return NULL;
 }
 
-size_t ob_record_key(char *buf, uint64_t k)
-{
-	return (size_t)snprintf(buf, OB_KEY_MAX, "bench-%08llu", (unsigned long long)k);
-}
-
 /* The order lifecycle: phase -> (op, status written). Even phases after 0 are reads. */
 static const char *const lifecycle_status[] = {"placed", NULL, "paid", NULL, "shipped", NULL,
                                                 "delivered"};
