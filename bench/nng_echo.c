@@ -3,12 +3,17 @@
  * on this machine, with the same async pattern orderstore uses (contexts + aio state
  * machines, no thread per request).
  *
- *   nng-echo serve URL [--contexts N]         REP server, echoes every message
+ *   nng-echo serve URL [--contexts N] [--reply-size B]
+ *                                             REP server, echoes every message (or answers
+ *                                             each with B bytes)
  *   nng-echo load URL [--concurrency C] [--size B] [--seconds S] [--timeout-ms MS]
- *                                             closed loop, C requests in flight
- *   nng-echo relay LISTEN_URL UPSTREAM_URL [--contexts N] [--timeout-ms MS]
- *                                             REP in front of a REQ: forwards each request
- *                                             unchanged upstream and its reply back
+ *                     [--lanes N]             closed loop, C requests in flight; with
+ *                                             --lanes, context i writes lane i % N into
+ *                                             its requests' first byte
+ *   nng-echo relay LISTEN_URL UPSTREAM_URL[,UPSTREAM_URL...] [--contexts N] [--timeout-ms MS]
+ *                                             REP in front of REQs: forwards each request
+ *                                             unchanged to upstream (first byte % count)
+ *                                             and its reply back
  *   --tls-dir D (serve, load): for tls+tcp:// URLs, the files of tools/make-test-certs in
  *                       D (the server uses server.*, the loader client.*; ca.pem)
  *
@@ -16,7 +21,11 @@
  * hops. `load` through a `relay` in front of a `serve` is that path with no orderstore
  * logic (bench/hop-bound): the relay is the router's skeleton (router/server.c: REP
  * contexts; router/nodes.c: REQ socket, RECVMAXSZ set, resend off, nonblocking dial).
- * Each relay context owns one REP and one REQ context with an aio each:
+ * With three `serve --reply-size` upstreams and `load --lanes 3 --concurrency 3`, it is
+ * orderstore's get path at 3 shards: one frame in flight per shard (liborderstore's shard
+ * lanes), the router sending each frame to its shard's node, replies of a frame's size.
+ * Each relay context owns one REP context and one REQ context per upstream, with one
+ * aio for each side:
  *
  *   REP recv ─▶ REQ send ─▶ REQ recv (upstream reply) ─▶ REP send ─▶ REP recv ...
  *                  └── upstream failure or timeout: count it, answer nothing, REP recv
@@ -42,7 +51,8 @@
 #include "netsec.h"
 #include "util.h"
 
-#define ECHO_RECV_MAX (2u << 20) /* bytes: --size is at most 1 MiB */
+#define ECHO_RECV_MAX (2u << 20) /* bytes: --size and --reply-size are at most 1 MiB */
+#define ECHO_MAX_UP 16u            /* relay: upstream URLs */
 
 enum { M_SERVE = 1, M_LOAD = 2, M_RELAY = 4 };
 
@@ -52,22 +62,30 @@ typedef struct ectx {
 	nng_ctx ctx;
 	int sending;
 	nng_msg *proto; /* load: the message to send (duplicated per request) */
+	uint8_t lane;   /* load: written into each request's first byte (--lanes) */
 } ectx;
 
-/* relay: the REP context facing the loader and the REQ context facing upstream. */
+/* relay: the REP context facing the loader and one REQ context per upstream; up.ctx is
+ * the one of the request being forwarded. */
 typedef struct rctx {
 	ectx down, up;
+	nng_ctx upc[ECHO_MAX_UP];
 } rctx;
 
 typedef struct echo_opts {
 	int mode;
-	const char *url, *upstream; /* upstream: relay only */
-	uint64_t n, size, secs, timeout_ms;
+	const char *url;
+	char upstream[ECHO_MAX_UP][256]; /* relay only */
+	unsigned nup;
+	uint64_t n, size, secs, timeout_ms, reply_size, lanes;
 	const char *tls_dir;
 } echo_opts;
 
+static uint64_t g_reply_size; /* serve: 0 = echo the request */
+static unsigned g_nup;         /* relay: upstreams */
 static atomic_uint_fast64_t g_done;   /* load: replies; relay: replies passed back */
 static atomic_uint_fast64_t g_failed; /* load: failed requests; relay: upstream failures */
+static atomic_uint_fast64_t g_reply_bytes; /* load: body bytes of the replies */
 static uint64_t g_deadline;
 static atomic_uint g_live;
 static atomic_bool g_closing;
@@ -87,10 +105,14 @@ static void serve_cb(void *arg)
 	if (e->sending) {
 		e->sending = 0;
 		nng_ctx_recv(e->ctx, e->aio);
-	} else {
-		e->sending = 1;
-		nng_ctx_send(e->ctx, e->aio); /* the received message goes back as is */
+		return;
 	}
+	/* The received message goes back as is, or resized to --reply-size (its bytes are
+	 * not looked at); without memory for that, the request goes back unchanged. */
+	if (g_reply_size != 0)
+		(void)nng_msg_realloc(nng_aio_get_msg(e->aio), g_reply_size);
+	e->sending = 1;
+	nng_ctx_send(e->ctx, e->aio);
 }
 
 /* load: the next request on @e, or the end of this context (deadline, no memory). */
@@ -101,6 +123,8 @@ static void load_next(ectx *e)
 		atomic_fetch_sub(&g_live, 1);
 		return;
 	}
+	if (nng_msg_len(m) > 0)
+		((uint8_t *)nng_msg_body(m))[0] = e->lane;
 	e->sending = 1;
 	nng_aio_set_msg(e->aio, m);
 	nng_ctx_send(e->ctx, e->aio);
@@ -126,7 +150,9 @@ static void load_cb(void *arg)
 		nng_ctx_recv(e->ctx, e->aio);
 		return;
 	}
-	nng_msg_free(nng_aio_get_msg(e->aio));
+	nng_msg *reply = nng_aio_get_msg(e->aio);
+	atomic_fetch_add(&g_reply_bytes, nng_msg_len(reply));
+	nng_msg_free(reply);
 	atomic_fetch_add(&g_done, 1);
 	load_next(e);
 }
@@ -167,6 +193,10 @@ static void relay_down_cb(void *arg)
 			nng_ctx_recv(r->down.ctx, r->down.aio);
 		return;
 	}
+	/* The upstream: the request's first byte (a lane, like a shard) modulo their count. */
+	nng_msg *m = nng_aio_get_msg(r->down.aio);
+	uint8_t lane = nng_msg_len(m) > 0 ? ((const uint8_t *)nng_msg_body(m))[0] : 0;
+	r->up.ctx = r->upc[lane % g_nup];
 	relay_pass(r->down.aio, &r->up, closing); /* REQ puts its own request ID in front */
 }
 
@@ -199,20 +229,28 @@ static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: nng-echo serve URL [--contexts N] [--tls-dir D]\n"
+	fprintf(f, "usage: nng-echo serve URL [--contexts N] [--reply-size B] [--tls-dir D]\n"
 	           "       nng-echo load URL [--concurrency C] [--size B] [--seconds S] "
-	           "[--timeout-ms MS] [--tls-dir D]\n"
-	           "       nng-echo relay LISTEN_URL UPSTREAM_URL [--contexts N] [--timeout-ms MS]\n"
+	           "[--timeout-ms MS] [--lanes N] [--tls-dir D]\n"
+	           "       nng-echo relay LISTEN_URL UPSTREAM_URL[,UPSTREAM_URL...] [--contexts N] "
+	           "[--timeout-ms MS]\n"
 	           "  --contexts N      serve, relay: REP contexts (1..4096, default 64)\n"
+	           "  --reply-size B    serve: answer every request with B bytes (1..1048576;\n"
+	           "                    default: echo the request)\n"
 	           "  --concurrency C   load: requests in flight (1..4096, default 64)\n"
 	           "  --size B          load: request bytes (0..1048576, default 200)\n"
+	           "  --lanes N         load: context i writes i %% N into its requests' first\n"
+	           "                    byte (1..255, default 1; N > 1 needs --size >= 1); a relay\n"
+	           "                    sends a request to upstream (first byte %% upstreams),\n"
+	           "                    up to 16 upstreams, comma-separated\n"
 	           "  --seconds S       load: duration (1..3600, default 5)\n"
 	           "  --timeout-ms MS   load: per request; relay: per upstream call (1..600000,\n"
 	           "                    default 5000); a timed-out request counts as failed\n"
 	           "  --tls-dir D       serve, load: tls+tcp:// with the files of\n"
 	           "                    tools/make-test-certs in D\n"
 	           "load prints one line: echo concurrency= size= requests= seconds= req_per_sec=\n"
-	           "failures=; relay prints forwarded= upstream_failures= on stderr when stopped.\n"
+	           "failures= reply_bytes= (mean reply body bytes); relay prints forwarded=\n"
+	           "upstream_failures= on stderr when stopped.\n"
 	           "Exit: 0 ok, 1 setup failed or (load) requests failed, 2 usage.\n");
 }
 
@@ -235,13 +273,15 @@ static int parse_opts(int argc, char **argv, echo_opts *o)
 		size_t off; /* offsetof the uint64_t in echo_opts; 0: --tls-dir */
 	} kOpts[] = {
 		{"--contexts", M_SERVE | M_RELAY, 1, 4096, offsetof(echo_opts, n)},
+		{"--reply-size", M_SERVE, 1, 1u << 20, offsetof(echo_opts, reply_size)},
+		{"--lanes", M_LOAD, 1, 255, offsetof(echo_opts, lanes)},
 		{"--concurrency", M_LOAD, 1, 4096, offsetof(echo_opts, n)},
 		{"--size", M_LOAD, 0, 1u << 20, offsetof(echo_opts, size)},
 		{"--seconds", M_LOAD, 1, 3600, offsetof(echo_opts, secs)},
 		{"--timeout-ms", M_LOAD | M_RELAY, 1, 600000, offsetof(echo_opts, timeout_ms)},
 		{"--tls-dir", M_SERVE | M_LOAD, 0, 0, 0},
 	};
-	*o = (echo_opts){.n = 64, .size = 200, .secs = 5, .timeout_ms = 5000};
+	*o = (echo_opts){.n = 64, .size = 200, .secs = 5, .timeout_ms = 5000, .lanes = 1};
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage(stdout);
 		return 0;
@@ -261,7 +301,18 @@ static int parse_opts(int argc, char **argv, echo_opts *o)
 	if (o->mode == M_RELAY) {
 		if (argc < 4 || strncmp(argv[3], "--", 2) == 0)
 			return bad_usage("relay needs LISTEN_URL and UPSTREAM_URL", NULL);
-		o->upstream = argv[3];
+		/* Comma-separated upstream URLs, none empty, at most ECHO_MAX_UP. */
+		for (const char *u = argv[3];; u++) {
+			size_t l = strcspn(u, ",");
+			if (l == 0 || l >= sizeof(o->upstream[0]) || o->nup == ECHO_MAX_UP)
+				return bad_usage("bad UPSTREAM_URL list (1 to 16 URLs, comma-separated):",
+				                 argv[3]);
+			memcpy(o->upstream[o->nup], u, l);
+			o->upstream[o->nup++][l] = '\0';
+			u += l;
+			if (*u == '\0')
+				break;
+		}
 		first = 4;
 	}
 	for (int i = first; i < argc; i += 2) {
@@ -287,6 +338,8 @@ static int parse_opts(int argc, char **argv, echo_opts *o)
 			return 2;
 		}
 	}
+	if (o->lanes > 1 && o->size == 0)
+		return bad_usage("--lanes above 1 needs --size of at least 1", NULL);
 	return -1;
 }
 
@@ -315,18 +368,20 @@ static void wait_for_signal(void)
 
 static int run_relay(const echo_opts *o)
 {
-	nng_socket rep, req;
+	nng_socket rep, req[ECHO_MAX_UP];
+	unsigned nreq = 0;
 	int rv = open_socket(&rep, true);
 	if (rv != 0) {
 		fprintf(stderr, "nng-echo: %s: %s\n", o->url, nng_strerror(rv));
 		return 1;
 	}
-	if ((rv = open_socket(&req, false)) != 0) {
-		fprintf(stderr, "nng-echo: %s: %s\n", o->upstream, nng_strerror(rv));
-		nng_close(rep);
-		return 1;
+	for (; nreq < o->nup; nreq++) {
+		if ((rv = open_socket(&req[nreq], false)) != 0) {
+			fprintf(stderr, "nng-echo: %s: %s\n", o->upstream[nreq], nng_strerror(rv));
+			break;
+		}
 	}
-	rctx *rs = calloc(o->n, sizeof(*rs));
+	rctx *rs = nreq == o->nup ? calloc(o->n, sizeof(*rs)) : NULL;
 	int st = OSTORE_ENOMEM;
 	uint64_t ready = 0;
 	for (; rs != NULL && ready < o->n; ready++) {
@@ -338,20 +393,26 @@ static int run_relay(const echo_opts *o)
 			break;
 		}
 		nng_aio_set_timeout(r->up.aio, (nng_duration)o->timeout_ms);
-		if (nng_ctx_open(&r->down.ctx, rep) != 0 || nng_ctx_open(&r->up.ctx, req) != 0) {
+		bool opened = nng_ctx_open(&r->down.ctx, rep) == 0;
+		for (unsigned k = 0; k < nreq && opened; k++)
+			opened = nng_ctx_open(&r->upc[k], req[k]) == 0;
+		if (!opened) { /* contexts die with their sockets */
 			nng_aio_free(r->down.aio);
 			nng_aio_free(r->up.aio);
 			break;
 		}
+		r->up.ctx = r->upc[0];
 	}
 	if (rs != NULL && ready == o->n) {
-		/* Upstream first, nonblocking (it may start later; nng redials). */
-		st = os_net_dial(req, o->upstream, NULL, NNG_FLAG_NONBLOCK);
-		if (st != OSTORE_OK)
-			fprintf(stderr, "nng-echo: %s: %s\n", o->upstream, ostore_strerror(st));
-		else if ((st = os_net_listen(rep, o->url, NULL, NULL)) != OSTORE_OK)
+		/* Upstreams first, nonblocking (they may start later; nng redials). */
+		st = OSTORE_OK;
+		for (unsigned k = 0; k < nreq && st == OSTORE_OK; k++)
+			if ((st = os_net_dial(req[k], o->upstream[k], NULL, NNG_FLAG_NONBLOCK)) !=
+			    OSTORE_OK)
+				fprintf(stderr, "nng-echo: %s: %s\n", o->upstream[k], ostore_strerror(st));
+		if (st == OSTORE_OK && (st = os_net_listen(rep, o->url, NULL, NULL)) != OSTORE_OK)
 			fprintf(stderr, "nng-echo: %s: %s\n", o->url, ostore_strerror(st));
-	} else {
+	} else if (nreq == o->nup) {
 		fprintf(stderr, "nng-echo: out of resources\n");
 	}
 	if (st == OSTORE_OK) {
@@ -363,7 +424,8 @@ static int run_relay(const echo_opts *o)
 	 * and start nothing new, so the stops below wait only for callbacks in progress. */
 	atomic_store(&g_closing, true);
 	nng_close(rep);
-	nng_close(req);
+	for (unsigned k = 0; k < nreq; k++)
+		nng_close(req[k]);
 	for (uint64_t i = 0; i < ready; i++) {
 		nng_aio_stop(rs[i].down.aio);
 		nng_aio_stop(rs[i].up.aio);
@@ -429,6 +491,7 @@ static int run_echo(const echo_opts *o)
 	for (; ready < o->n; ready++) {
 		ectx *e = &es[ready];
 		e->proto = proto;
+		e->lane = (uint8_t)(ready % o->lanes);
 		if (nng_aio_alloc(&e->aio, serve ? serve_cb : load_cb, e) != 0)
 			break;
 		if (nng_ctx_open(&e->ctx, s) != 0) {
@@ -453,10 +516,12 @@ static int run_echo(const echo_opts *o)
 			nng_msleep(10);
 		double el = (double)(os_now_ns() - start) / 1e9;
 		uint64_t done = atomic_load(&g_done), failed = atomic_load(&g_failed);
+		uint64_t rbytes = atomic_load(&g_reply_bytes);
 		printf("echo concurrency=%llu size=%llu requests=%llu seconds=%.2f req_per_sec=%.0f "
-		       "failures=%llu\n",
+		       "failures=%llu reply_bytes=%.0f\n",
 		       (unsigned long long)o->n, (unsigned long long)o->size, (unsigned long long)done,
-		       el, (double)done / el, (unsigned long long)failed);
+		       el, (double)done / el, (unsigned long long)failed,
+		       done != 0 ? (double)rbytes / (double)done : 0.0);
 		status = failed != 0 ? 1 : 0;
 	}
 	for (uint64_t i = 0; i < ready; i++)
@@ -477,5 +542,7 @@ int main(int argc, char **argv)
 	int rc = parse_opts(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
+	g_reply_size = o.reply_size;
+	g_nup = o.nup;
 	return o.mode == M_RELAY ? run_relay(&o) : run_echo(&o);
 }
