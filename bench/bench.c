@@ -13,6 +13,7 @@
  * --timeout-ms to collect answers). Servers are the caller's; bench/compare starts them
  * on 127.0.0.1 only.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +81,7 @@ static int read_routers(const char *dir, ob_config *cfg)
 	snprintf(path, sizeof(path), "%s/routers", dir);
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
-		fprintf(stderr, "orderstore-bench: cannot read %s\n", path);
+		fprintf(stderr, "orderstore-bench: cannot read %s: %s\n", path, strerror(errno));
 		return -1;
 	}
 	char line[1024];
@@ -253,10 +254,16 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 	}
 	if (!seconds_given && cfg->ops_limit != UINT64_MAX)
 		cfg->seconds = 3600;
-	if (cfg->target == NULL && cfg->nrouters == 0 && (dir == NULL || read_routers(dir, cfg) != 0)) {
+	if (cfg->target == NULL && cfg->nrouters == 0 && dir == NULL) {
 		fprintf(stderr, "orderstore-bench: give --router URL, --dir DIR of a local cluster, or "
 		                "--target redis://HOST:PORT\n");
 		return 2;
+	}
+	if (cfg->target == NULL && cfg->nrouters == 0 && read_routers(dir, cfg) != 0) {
+		fprintf(stderr, "orderstore-bench: %s is not a running local cluster (no router "
+		                "address in %s/routers; start one with `orderstore local up --dir %s`)\n",
+		        dir, dir, dir);
+		return 3; /* the target is unreachable: a setup failure, not a usage error */
 	}
 	if (dir != NULL)
 		dir_security(dir, cfg, &token_file);
