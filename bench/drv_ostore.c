@@ -82,6 +82,19 @@ static int od_open(ob_run *run, void **state)
 	pthread_mutex_init(&d->mtx, NULL);
 	pthread_cond_init(&d->cv, NULL);
 	*state = d;
+	/* Connecting is asynchronous, so ask once before the run: with no router answering,
+	 * a workload without a preload would otherwise run to its end and report every
+	 * request as failed (exit 1) instead of "target unreachable" (exit 3, --help). Any
+	 * answer of a router, even a shard's OSTORE_EUNAVAIL, lets the run go on. */
+	char key[OB_KEY_MAX];
+	size_t klen = ob_record_key(key, 0);
+	st = ostore_get(d->c, key, klen, NULL, NULL, NULL);
+	if (st == OSTORE_ECONNECT || st == OSTORE_ETIMEDOUT || st == OSTORE_ECLOSED) {
+		fprintf(stderr, "orderstore-bench: no router answered (%s%s): %s\n",
+		        cfg->routers[0], cfg->nrouters > 1 ? " and the others given" : "",
+		        ostore_strerror(st));
+		return -1;
+	}
 	return 0;
 }
 
