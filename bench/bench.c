@@ -94,6 +94,23 @@ static int read_routers(const char *dir, ob_config *cfg)
 	return cfg->nrouters > 0 ? 0 : -1;
 }
 
+/* --target redis://HOST:PORT into cfg->redis_host / redis_port. Returns 0, or -1 for
+ * any other form (a usage error). */
+static int parse_target(const char *url, ob_config *cfg)
+{
+	const char *p = strncmp(url, "redis://", 8) == 0 ? url + 8 : NULL;
+	const char *colon = p ? strrchr(p, ':') : NULL;
+	uint64_t port;
+	if (p == NULL || colon == NULL || colon == p ||
+	    (size_t)(colon - p) >= sizeof(cfg->redis_host) ||
+	    os_parse_u64(colon + 1, 1, 65535, &port) != 0)
+		return -1;
+	memcpy(cfg->redis_host, p, (size_t)(colon - p));
+	cfg->redis_host[colon - p] = '\0';
+	cfg->redis_port = (int)port;
+	return 0;
+}
+
 enum {
 	O_ROUTER = 256, O_DIR, O_TARGET, O_WORKLOAD, O_KEYS, O_RECORDS, O_VSIZE, O_CONC,
 	O_SECONDS, O_OPS, O_RATE, O_TIMEOUT, O_CONNS, O_BATCH, O_OFILE, O_OPOOL, O_JSON, O_CSV, O_QUIET,
@@ -165,7 +182,10 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 				cfg->nrouters++;
 			break;
 		case O_DIR: dir = optarg; break;
-		case O_TARGET: cfg->target = optarg; break;
+		case O_TARGET:
+			cfg->target = optarg;
+			bad = parse_target(optarg, cfg);
+			break;
 		case O_WORKLOAD: wl = optarg; break;
 		case O_KEYS:
 			if (strcmp(optarg, "uniform") == 0)

@@ -85,6 +85,8 @@ const ob_workload *ob_workload_find(const char *name);
 
 typedef struct ob_config {
 	const char *target; /* NULL = orderstore; else "redis://HOST:PORT" */
+	char redis_host[256]; /* HOST and PORT of target, checked when the options are read */
+	int redis_port;
 	char *routers[64];
 	size_t nrouters;
 	const ob_workload *wl;

@@ -56,8 +56,6 @@ typedef struct rslot {
 
 typedef struct redis_drv {
 	ob_run *run;
-	char host[256];
-	int port;
 	rconn *conns;
 	size_t nconns;
 	rslot *rs;
@@ -93,22 +91,6 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	rconn *c = ac->data;
 	(void)status;
 	c->connected = -1;
-}
-
-static int parse_target(redis_drv *d, const char *url)
-{
-	const char *p = strncmp(url, "redis://", 8) == 0 ? url + 8 : NULL;
-	const char *colon = p ? strrchr(p, ':') : NULL;
-	uint64_t port;
-	if (p == NULL || colon == NULL || (size_t)(colon - p) >= sizeof(d->host) || colon == p ||
-	    os_parse_u64(colon + 1, 1, 65535, &port) != 0) {
-		fprintf(stderr, "orderstore-bench: --target must be redis://HOST:PORT, not '%s'\n", url);
-		return -1;
-	}
-	memcpy(d->host, p, (size_t)(colon - p));
-	d->host[colon - p] = '\0';
-	d->port = (int)port;
-	return 0;
 }
 
 /* One poll round over the live connections, waiting at most @wait_ns. */
@@ -147,10 +129,8 @@ static int rd_open(ob_run *run, void **state)
 {
 	const ob_config *cfg = run->cfg;
 	redis_drv *d = calloc(1, sizeof(*d));
-	if (d == NULL || parse_target(d, cfg->target) != 0) {
-		free(d);
+	if (d == NULL)
 		return -1;
-	}
 	d->run = run;
 	struct timespec wall;
 	clock_gettime(CLOCK_REALTIME, &wall);
@@ -169,7 +149,7 @@ static int rd_open(ob_run *run, void **state)
 	for (size_t i = 0; i < d->nconns; i++) {
 		rconn *c = &d->conns[i];
 		c->d = d;
-		redisAsyncContext *ac = redisAsyncConnect(d->host, d->port);
+		redisAsyncContext *ac = redisAsyncConnect(cfg->redis_host, cfg->redis_port);
 		if (ac == NULL || ac->err) {
 			fprintf(stderr, "orderstore-bench: cannot connect to %s: %s\n", cfg->target,
 			        ac ? ac->errstr : "out of memory");
