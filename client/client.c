@@ -9,8 +9,8 @@
  *
  *   ostore_open ──▶ nng_req0_open ─▶ RECVMAXSZ, RESENDTIME ─▶ nng_dial(router i, NONBLOCK)
  *   request     ──▶ oc_op_get (pool or new ctx+aio) ─▶ op.c state machine ─▶ oc_op_put
- *   ostore_close ─▶ refuse new requests ─▶ wait active == 0 and no caller queued in
- *                  submit.c ─▶ free aios ─▶ nng_close
+ *   ostore_close ─▶ refuse new requests ─▶ let a lanes map fetch end (lanes.c) ─▶ wait
+ *                  active == 0 and no caller queued in submit.c ─▶ free aios ─▶ nng_close
  *
  * Ownership: engines (oc_op) are created on demand, kept in all_ops, and recycled through
  * the free list; they are freed only at close, because an aio cannot be freed from its
@@ -19,6 +19,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client_impl.h"
 
@@ -93,6 +94,19 @@ static int oc_socket_setup(ostore_client *c, const ostore_options *o)
 	return OSTORE_OK;
 }
 
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC (os_now_ns). */
+static int oc_cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+	if (pthread_condattr_init(&a) != 0)
+		return -1;
+	int rv = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	if (rv == 0)
+		rv = pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+	return rv;
+}
+
 ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 {
 	if (opts == NULL || out == NULL)
@@ -130,7 +144,7 @@ ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 		free(c);
 		return OSTORE_ENOMEM;
 	}
-	if (pthread_cond_init(&c->idle, NULL) != 0) {
+	if (oc_cond_init_monotonic(&c->idle) != 0) {
 		pthread_mutex_destroy(&c->mu);
 		os_netsec_destroy(c->sec);
 		free(c);
@@ -162,7 +176,7 @@ void ostore_close(ostore_client *c)
 		return;
 	atomic_store(&c->closing, true);
 	pthread_mutex_lock(&c->mu);
-	oc_lanes_abort_locked(c);
+	oc_lanes_close_locked(c);
 	/* A queued caller implies a frame in flight (submit.c), so active > 0 covers it;
 	 * the queue is checked too in case that ever changes. */
 	while (c->active > 0 || c->q_head != NULL)

@@ -94,7 +94,8 @@ struct ostore_client {
 	_Atomic bool closing;         /* ostore_close started: refuse new requests */
 
 	pthread_mutex_t mu;   /* guards: free list, active, all_ops, the submit queue */
-	pthread_cond_t idle;  /* signalled when active drops to 0 */
+	pthread_cond_t idle;  /* CLOCK_MONOTONIC; signalled when active drops to 0 and when
+	                       * a lanes map fetch ends */
 	uint32_t active;      /* engines out of the pool (callbacks may still run) */
 	oc_caller *q_head, *q_tail; /* callers waiting for a window slot (submit.c) */
 	uint32_t lane_out[OC_NLANES]; /* DATA frames holding a window slot, per lane */
@@ -174,9 +175,16 @@ uint32_t oc_lane_window(const ostore_client *c, uint8_t lane);
  * Call without c->mu. Failures only delay the next fetch (OC_LANES_RETRY_MS).
  */
 void oc_lanes_note_epoch(ostore_client *c, uint64_t epoch);
-/** oc_lanes_abort_locked - ostore_close: end a MAP_GET in flight now (OSTORE_ECLOSED),
- *  so that closing never waits for a fetch nobody asked for. c->mu held. */
-void oc_lanes_abort_locked(ostore_client *c);
+/**
+ * oc_lanes_close_locked - ostore_close: let a MAP_GET in flight end on its own for up to
+ * OC_LANES_CLOSE_GRACE_MS (at most timeout_ms; not at all with no router connected), then
+ * abort it (OSTORE_ECLOSED), so that closing never waits long for a fetch nobody asked
+ * for. Why wait at all: aborted, its reply still arrives, and nng 1.5.2 can hang for
+ * good in nng_close when a reply comes in as the socket closes (nng issues #1543 and
+ * #1813, fixed upstream after 1.7); the fetch starts before the caller's request, so it
+ * is nearly always answered by then. c->mu held (released while waiting).
+ */
+void oc_lanes_close_locked(ostore_client *c);
 
 /* op.c: the engine's aio callback. */
 void oc_op_cb(void *arg);

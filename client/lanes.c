@@ -18,6 +18,8 @@
  * A stale table only makes some frames span shards again (the router splits them), so
  * the map is fetched lazily (first submit) and again when a DATA reply carries a newer
  * epoch; a failed fetch is retried on a later submit, OC_LANES_RETRY_MS after it failed.
+ * ostore_close lets a fetch in flight end for up to OC_LANES_CLOSE_GRACE_MS before it
+ * aborts it: nng 1.5.2's nng_close can hang when a reply comes in as it runs.
  * Shards beyond OC_SHARD_LANES share lanes (shard id modulo), which costs only batching.
  *
  * Locking: the table, its epoch and the fetch state are guarded by c->mu;
@@ -25,6 +27,7 @@
  * test on every frame.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "client_impl.h"
 #include "map.h"
@@ -33,6 +36,9 @@
 
 /* After a failed MAP_GET, no new one before this much time passed. */
 #define OC_LANES_RETRY_MS 1000u
+/* ostore_close lets a MAP_GET in flight end on its own for this long (at most timeout_ms)
+ * before it aborts it (oc_lanes_close_locked). */
+#define OC_LANES_CLOSE_GRACE_MS 1000u
 
 uint8_t oc_lane_of_locked(const ostore_client *c, const ostore_item *items, size_t n,
                           uint8_t cls)
@@ -61,13 +67,15 @@ uint32_t oc_lane_window(const ostore_client *c, uint8_t lane)
 	return per * (uint32_t)(routers > 1 ? routers : 1);
 }
 
-/* Under c->mu: no fetch in flight any more; when it failed, none before the retry time. */
+/* Under c->mu: no fetch in flight any more; when it failed, none before the retry time.
+ * Wakes an ostore_close waiting for the fetch (oc_lanes_close_locked). */
 static void oc_lanes_fetch_over_locked(ostore_client *c, bool failed)
 {
 	c->lane_fetching = false;
 	c->lane_op = NULL;
 	if (failed)
 		c->lane_retry_ns = os_now_ns() + (uint64_t)OC_LANES_RETRY_MS * 1000000u;
+	pthread_cond_broadcast(&c->idle);
 }
 
 /* Completion of the MAP_GET: install the table if the map is valid and newer. */
@@ -141,8 +149,18 @@ void oc_lanes_note_epoch(ostore_client *c, uint64_t epoch)
 	}
 }
 
-void oc_lanes_abort_locked(ostore_client *c)
+void oc_lanes_close_locked(ostore_client *c)
 {
+	if (c->lane_op != NULL && atomic_load(&c->npipes) > 0) {
+		uint32_t grace = c->timeout_ms < OC_LANES_CLOSE_GRACE_MS ? c->timeout_ms
+		                                                         : OC_LANES_CLOSE_GRACE_MS;
+		uint64_t end = os_now_ns() + (uint64_t)grace * 1000000u;
+		struct timespec ts = {.tv_sec = (time_t)(end / 1000000000u),
+		                      .tv_nsec = (long)(end % 1000000000u)};
+		/* c->idle runs on CLOCK_MONOTONIC, the clock of os_now_ns (client.c). */
+		while (c->lane_op != NULL && pthread_cond_timedwait(&c->idle, &c->mu, &ts) == 0)
+			;
+	}
 	if (c->lane_op != NULL)
 		nng_aio_abort(c->lane_op->aio, NNG_ECLOSED);
 }

@@ -247,6 +247,9 @@ OSTORE_API ostore_status ostore_open(const ostore_options *opts, ostore_client *
 /**
  * ostore_close - wait for the handle's requests in flight to end, then free it.
  * @c: the handle (NULL is ignored). No call on @c may start or run after this one.
+ * The library's own background fetch of the cluster map (with coalescing on), if still
+ * unanswered, gets up to 1 s (at most timeout_ms) before it is abandoned, so closing
+ * takes at most that much longer than the caller's own requests.
  */
 OSTORE_API void ostore_close(ostore_client *c);
 
