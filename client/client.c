@@ -19,7 +19,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client_impl.h"
 
@@ -94,19 +93,6 @@ static int oc_socket_setup(ostore_client *c, const ostore_options *o)
 	return OSTORE_OK;
 }
 
-/* A condition variable whose timed waits count on CLOCK_MONOTONIC (os_now_ns). */
-static int oc_cond_init_monotonic(pthread_cond_t *cv)
-{
-	pthread_condattr_t a;
-	if (pthread_condattr_init(&a) != 0)
-		return -1;
-	int rv = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	if (rv == 0)
-		rv = pthread_cond_init(cv, &a);
-	pthread_condattr_destroy(&a);
-	return rv;
-}
-
 ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 {
 	if (opts == NULL || out == NULL)
@@ -144,7 +130,7 @@ ostore_status ostore_open(const ostore_options *opts, ostore_client **out)
 		free(c);
 		return OSTORE_ENOMEM;
 	}
-	if (oc_cond_init_monotonic(&c->idle) != 0) {
+	if (os_cond_init_monotonic(&c->idle) != 0) {
 		pthread_mutex_destroy(&c->mu);
 		os_netsec_destroy(c->sec);
 		free(c);

@@ -27,7 +27,6 @@
  * test on every frame.
  */
 #include <stdlib.h>
-#include <time.h>
 
 #include "client_impl.h"
 #include "map.h"
@@ -154,10 +153,8 @@ void oc_lanes_close_locked(ostore_client *c)
 	if (c->lane_op != NULL && atomic_load(&c->npipes) > 0) {
 		uint32_t grace = c->timeout_ms < OC_LANES_CLOSE_GRACE_MS ? c->timeout_ms
 		                                                         : OC_LANES_CLOSE_GRACE_MS;
-		uint64_t end = os_now_ns() + (uint64_t)grace * 1000000u;
-		struct timespec ts = {.tv_sec = (time_t)(end / 1000000000u),
-		                      .tv_nsec = (long)(end % 1000000000u)};
-		/* c->idle runs on CLOCK_MONOTONIC, the clock of os_now_ns (client.c). */
+		struct timespec ts = os_timespec_at(os_now_ns() + (uint64_t)grace * 1000000u);
+		/* c->idle is os_cond_init_monotonic's (client.c). */
 		while (c->lane_op != NULL && pthread_cond_timedwait(&c->idle, &c->mu, &ts) == 0)
 			;
 	}

@@ -76,14 +76,7 @@ static bool probe(const os_net_listener *g)
 /* Sleeps @ms unless stopped. Returns true when os_net_unserve asked the thread to end. */
 static bool wait_stop(os_net_listener *g, int ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = os_timespec_at(os_now_ns() + (uint64_t)ms * 1000000u);
 	pthread_mutex_lock(&g->mu);
 	while (!g->stop && pthread_cond_timedwait(&g->cv, &g->mu, &ts) == 0)
 		;
@@ -135,7 +128,7 @@ int os_net_serve(nng_socket sock, const char *url, const os_netsec *s, os_net_li
 		return st;
 	}
 	pthread_mutex_init(&g->mu, NULL);
-	pthread_cond_init(&g->cv, NULL);
+	os_cond_init_monotonic(&g->cv); /* glibc's pthread_cond_init does not fail */
 	if (strncmp(url, "tls+", 4) == 0) {
 		if (pthread_create(&g->thread, NULL, guard_main, g) != 0)
 			OS_WARN("msg=\"cannot start the TLS listener guard\" addr=%s", url);

@@ -18,6 +18,26 @@ uint64_t os_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int os_cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+	int rv = pthread_condattr_init(&a);
+	if (rv != 0)
+		return rv;
+	rv = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	if (rv == 0)
+		rv = pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+	return rv;
+}
+
+struct timespec os_timespec_at(uint64_t ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+	                      .tv_nsec = (long)(ns % 1000000000u)};
+	return ts;
+}
+
 uint64_t os_random_u64(void)
 {
 	uint64_t v = 0;

@@ -6,11 +6,22 @@
 #ifndef OS_UTIL_H
 #define OS_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /** os_now_ns - CLOCK_MONOTONIC in nanoseconds. */
 uint64_t os_now_ns(void);
+/**
+ * os_cond_init_monotonic - pthread_cond_init(@cv) whose timed waits count on
+ * CLOCK_MONOTONIC, the clock of os_now_ns (deadlines from os_timespec_at).
+ * Returns 0 or the pthread error; destroy @cv with pthread_cond_destroy.
+ */
+int os_cond_init_monotonic(pthread_cond_t *cv);
+/** os_timespec_at - @ns (an os_now_ns() value) as the absolute timespec that
+ *  pthread_cond_timedwait takes on a condition variable of os_cond_init_monotonic. */
+struct timespec os_timespec_at(uint64_t ns);
 /** os_random_u64 - 64 random bits from getrandom(2) (never 0). */
 uint64_t os_random_u64(void);
 /**

@@ -294,13 +294,7 @@ static void *ticker_main(void *arg)
 	uint64_t last_snap = 0;
 	pthread_mutex_lock(&r->mu);
 	while (!r->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = os_timespec_at(os_now_ns() + (uint64_t)TICK_MS * 1000000u);
 		pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 		if (r->parked != NULL) {
 			pthread_mutex_unlock(&r->mu);
@@ -339,11 +333,7 @@ int node_repl_create(node_env *env, const node_repl_opts *o, node_repl **out)
 	atomic_init(&r->replica_reads, 0);
 	atomic_init(&r->stale_reads, 0);
 	pthread_mutex_init(&r->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	os_cond_init_monotonic(&r->cv); /* glibc's pthread_cond_init does not fail */
 	if (pthread_create(&r->ticker, NULL, ticker_main, r) != 0) {
 		node_repl_destroy(r);
 		return OSTORE_EINTERNAL;

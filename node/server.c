@@ -274,19 +274,13 @@ static bool close_with_timeout(nng_socket sock)
 	}
 	c->sock = sock;
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	os_cond_init_monotonic(&c->cv); /* glibc's pthread_cond_init does not fail */
 	pthread_t t;
 	if (pthread_create(&t, NULL, closer_main, c) != 0) {
 		nng_close(sock);
 		c->done = true;
 	} else {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += CLOSE_WAIT_MS / 1000;
+		struct timespec ts = os_timespec_at(os_now_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u);
 		pthread_mutex_lock(&c->mu);
 		while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &ts) == 0)
 			;

@@ -446,8 +446,7 @@ static void conn_wait_locked(rt_nodes *ns, uint64_t *next_round_ns)
 		*next_round_ns = os_now_ns() + tick_ns;
 		return;
 	}
-	struct timespec ts = {.tv_sec = (time_t)(*next_round_ns / 1000000000u),
-	                      .tv_nsec = (long)(*next_round_ns % 1000000000u)};
+	struct timespec ts = os_timespec_at(*next_round_ns);
 	pthread_cond_timedwait(&ns->cv, &ns->mtx, &ts);
 }
 
@@ -518,11 +517,11 @@ int rt_nodes_create(const rt_nodes_opts *opts, rt_nodes **out)
 		return OSTORE_ENOMEM;
 	ns->o = *opts;
 	pthread_mutex_init(&ns->mtx, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* os_now_ns's clock */
-	pthread_cond_init(&ns->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	if (os_cond_init_monotonic(&ns->cv) != 0) {
+		pthread_mutex_destroy(&ns->mtx);
+		free(ns);
+		return OSTORE_EINTERNAL;
+	}
 	if (pthread_create(&ns->thr, NULL, conn_main, ns) != 0) {
 		pthread_cond_destroy(&ns->cv);
 		pthread_mutex_destroy(&ns->mtx);
