@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 #include "bench.h"
 #include "map.h"
 #include "orders.h"
@@ -177,10 +179,15 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 	while ((opt = getopt_long(argc, argv, "", longopts, &li)) != -1) {
 		int bad = 0;
 		switch (opt) {
-		case O_ROUTER:
+		case O_ROUTER: {
+			nng_url *u = NULL;
+			if ((bad = nng_url_parse(&u, optarg) != 0) != 0)
+				break;
+			nng_url_free(u);
 			if (cfg->nrouters < 64 && (cfg->routers[cfg->nrouters] = strdup(optarg)) != NULL)
 				cfg->nrouters++;
 			break;
+		}
 		case O_DIR: dir = optarg; break;
 		case O_TARGET:
 			cfg->target = optarg;

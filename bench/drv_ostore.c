@@ -95,6 +95,12 @@ static int od_open(ob_run *run, void **state)
 		        ostore_strerror(st));
 		return -1;
 	}
+	if (st == OSTORE_EAUTH) { /* every request would fail the same way */
+		fprintf(stderr, "orderstore-bench: %s refused the credential (--token, or the "
+		                "--dir cluster's token file): %s\n",
+		        cfg->routers[0], ostore_strerror(st));
+		return -1;
+	}
 	return 0;
 }
 

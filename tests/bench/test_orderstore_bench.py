@@ -374,6 +374,7 @@ def part_bad_input(c, tmp):
         (2, "unknown option", ["--dir", c, "--frobnicate"], "unrecognized option"),
         (2, "stray argument", ["--dir", c, "stray"], "unexpected argument"),
         (2, "no target at all", [], "--router"),
+        (2, "--router notaurl", ["--router", "notaurl"], "bad value 'notaurl' for --router"),
         (3, "--dir of a directory without a cluster", ["--dir", empty], "not a running local cluster"),
         (3, "--dir that does not exist", ["--dir", os.path.join(tmp, "nope")],
          "not a running local cluster"),
@@ -392,6 +393,32 @@ def part_bad_input(c, tmp):
             os.remove(js)
 
 
+def part_auth(tmp):
+    """A cluster that requires tokens, a wrong one given: exit 3 at once, nothing run."""
+    a = os.path.join(tmp, "auth")
+    try:
+        rc, out, err = run("local", "up", "--dir", a, "--shards", 1, "--auth",
+                           "--base-port", free_base(2), timeout=120)
+        if not check(rc == 0, "local up --auth", f"rc {rc} {out[-300:]!r} {err[-600:]!r}"):
+            return
+        bad = os.path.join(tmp, "bad.token")
+        with open(bad, "w") as f:
+            f.write("0" * 64 + "\n")
+        os.chmod(bad, 0o600)
+        js = os.path.join(tmp, "auth.json")
+        rc, out, err = bench("--dir", a, "--token-file", bad, "--workload", "get", "--json", js,
+                             "--seconds", 1, "--records", 10, "--quiet")
+        check(rc == 3 and "refused the credential" in err and not os.path.exists(js),
+              "a wrong --token-file: exit 3 with a message, nothing run",
+              f"rc {rc} {out[-200:]!r} {err[-300:]!r}")
+        rc, out, err = bench("--dir", a, "--workload", "get", "--json", js, "--seconds", 1,
+                             "--records", 10, "--quiet")
+        check(rc == 0 and os.path.exists(js), "the cluster's own token (--dir): exit 0",
+              f"rc {rc} {err[-300:]!r}")
+    finally:
+        stop_cluster(a)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ostore-benchtest-")
     c = os.path.join(tmp, "c")
@@ -405,6 +432,7 @@ def main():
             part_options(c, tmp)
             part_failures(c, tmp)
             part_bad_input(c, tmp)
+        part_auth(tmp)
         part_redis(tmp)
     finally:
         stop_cluster(c)
