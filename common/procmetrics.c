@@ -7,6 +7,8 @@
  */
 #include "procmetrics.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <string.h>
 #include <nng/supplemental/util/platform.h>
 #include <time.h>
@@ -78,6 +80,10 @@ static const os_metric_def defs[] = {
 	 .help = "Build information: the version label; the value is always 1.",
 	 .type = OS_METRIC_GAUGE,
 	 .labels = {{"version", version_values, 1}}},
+	{.name = "orderstore_nng_task_threads",
+	 .help = "nng task (callback) threads running in this process, counted at start "
+	         "(-1: /proc unreadable).",
+	 .type = OS_METRIC_GAUGE},
 };
 
 static void collect(void *arg)
@@ -92,7 +98,8 @@ int os_procmetrics_init(os_procmetrics *pm, os_metrics *reg)
 	pm->reg = reg;
 	pm->start_ns = os_now_ns();
 	os_metric **slots[] = {&pm->requests, &pm->duration, &pm->conns, &pm->conns_total,
-	                       &pm->conns_refused, &pm->max_conns_g, &pm->uptime, &pm->start_time, &pm->build};
+	                       &pm->conns_refused, &pm->max_conns_g, &pm->uptime, &pm->start_time,
+	                       &pm->build, &pm->nng_threads};
 	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
 		int rc = os_metrics_add(reg, &defs[i], slots[i]);
 		if (rc != OSTORE_OK)
@@ -101,6 +108,46 @@ int os_procmetrics_init(os_procmetrics *pm, os_metrics *reg)
 	os_metric_set(pm->start_time, 0, (int64_t)time(NULL));
 	os_metric_set(pm->build, 0, 1);
 	return os_metrics_add_collector(reg, collect, pm);
+}
+
+/* What nng this binary was built against (common/meson.build): the task thread count of
+ * tools/build-nng's stamp (0: the system's nng, count unknown) and its prefix. */
+#ifndef OSTORE_NNG_TASKQ_THREADS
+#error "OSTORE_NNG_TASKQ_THREADS must be defined (common/meson.build)"
+#endif
+#ifndef OSTORE_NNG_PREFIX
+#error "OSTORE_NNG_PREFIX must be defined (common/meson.build)"
+#endif
+#define NNG_SETTLE_MS 50
+#define NNG_WAIT_MS 1000
+#define NNG_POLL_MS 5
+
+int os_procmetrics_nng_threads(os_procmetrics *pm)
+{
+	int n = os_nng_task_threads(0), same_ms = 0;
+	for (int waited = 0; n >= 0 && n != OSTORE_NNG_TASKQ_THREADS && same_ms < NNG_SETTLE_MS &&
+	                     waited < NNG_WAIT_MS;
+	     waited += NNG_POLL_MS) {
+		nng_msleep(NNG_POLL_MS);
+		int m = os_nng_task_threads(0);
+		same_ms = m == n ? same_ms + NNG_POLL_MS : 0;
+		n = m;
+	}
+	os_metric_set(pm->nng_threads, 0, n);
+	if (n < 0) {
+		OS_WARN("msg=\"cannot count nng task threads\" err=\"%s\"", strerror(errno));
+		return n;
+	}
+	if (OSTORE_NNG_TASKQ_THREADS != 0 && n != OSTORE_NNG_TASKQ_THREADS) {
+		Dl_info info = {0};
+		const char *lib = dladdr((void *)nng_version, &info) != 0 && info.dli_fname != NULL
+		                      ? info.dli_fname
+		                      : "unknown";
+		OS_WARN("msg=\"running nng has %d task threads, built for %d: check the nng in %s/lib "
+		        "(tools/build-nng)\" nng_task_threads=%d loaded=%s",
+		        n, OSTORE_NNG_TASKQ_THREADS, OSTORE_NNG_PREFIX, n, lib);
+	}
+	return n;
 }
 
 os_mop os_mop_of_kind(uint8_t kind)

@@ -12,6 +12,7 @@
  *   orderstore_max_connections                    gauge (the limit, 0 = none)
  *   orderstore_uptime_seconds, orderstore_process_start_time_seconds   gauges
  *   orderstore_build_info{version}                gauge, always 1
+ *   orderstore_nng_task_threads                   gauge (os_procmetrics_nng_threads)
  *
  * op: get put del cas (DATA items), data (a DATA frame refused as a whole: status-only
  * reply), scan stats map_get map_set ping repl_pull snap checksum, other (unknown kind).
@@ -49,7 +50,7 @@ typedef enum os_mop {
 typedef struct os_procmetrics {
 	os_metrics *reg;
 	os_metric *requests, *duration, *conns, *conns_total, *conns_refused, *max_conns_g,
-	    *uptime, *start_time, *build;
+	    *uptime, *start_time, *build, *nng_threads;
 	uint64_t start_ns; /* os_now_ns() at init */
 	unsigned max_conns;   /* connection limit of the watched socket, 0 = none */
 	_Atomic unsigned live; /* its pipes, refused ones until they are gone */
@@ -58,6 +59,19 @@ typedef struct os_procmetrics {
 /** os_procmetrics_init - register the shared families in @reg (borrowed) and its
  *  collector (uptime). Returns OSTORE_OK or the error of os_metrics_add. */
 int os_procmetrics_init(os_procmetrics *pm, os_metrics *reg);
+
+/**
+ * os_procmetrics_nng_threads - count nng's task threads in this process (call from the
+ * main thread once its first nng socket is open), publish the count as
+ * orderstore_nng_task_threads and, when the build knows the count of the nng it was
+ * built against (OSTORE_NNG_TASKQ_THREADS from tools/build-nng's stamp, 0 for the
+ * system's nng) and the running one differs, log a WARN naming the library loaded: the
+ * binary found another libnng (the prefix is gone, or LD_LIBRARY_PATH points elsewhere).
+ * Waits until the count is the expected one or has stayed the same for 50 ms (threads
+ * name themselves once they first run), at most 1 s. Returns the count, or -1 (also the
+ * gauge's value, with a WARN) when /proc cannot be read.
+ */
+int os_procmetrics_nng_threads(os_procmetrics *pm);
 
 /** os_mop_names - the op label values, indexed by os_mop. */
 extern const char *const os_mop_names[OS_MOP_COUNT];

@@ -1,8 +1,12 @@
 /*
- * util.c - clocks, randomness, strict number parsing and the nng -> ostore_status
- * translation (nng codes never leave the module that called nng).
+ * util.c - clocks, randomness, strict number parsing, the nng -> ostore_status
+ * translation (nng codes never leave the module that called nng) and the count of nng's
+ * task threads (from /proc).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -102,4 +106,32 @@ int os_from_nng(int nng_err)
 	default:
 		return OSTORE_EIO;
 	}
+}
+
+int os_nng_task_threads(pid_t pid)
+{
+	char dir[64];
+	if (pid == 0)
+		snprintf(dir, sizeof(dir), "/proc/self/task");
+	else
+		snprintf(dir, sizeof(dir), "/proc/%ld/task", (long)pid);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[sizeof(dir) + sizeof(e->d_name) + 8], comm[32] = "";
+		snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue; /* the thread has just exited */
+		if (fgets(comm, sizeof(comm), f) != NULL && strcmp(comm, "nng:task\n") == 0)
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
 }

@@ -1,6 +1,6 @@
 /*
- * util.h - small shared helpers (internal): clocks, randomness, number parsing, and the
- * nng error translation done at the module boundary.
+ * util.h - small shared helpers (internal): clocks, randomness, number parsing, the
+ * nng error translation done at the module boundary, and counting nng's task threads.
  * Thread safety: all functions are reentrant.
  */
 #ifndef OS_UTIL_H
@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 /** os_now_ns - CLOCK_MONOTONIC in nanoseconds. */
@@ -34,5 +35,15 @@ int os_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  *  NNG_EMSGSIZE -> OSTORE_ETOOBIG, NNG_EADDRINVAL/ECONNREFUSED... -> OSTORE_ECONNECT,
  *  others -> OSTORE_EIO). 0 -> OSTORE_OK. */
 int os_from_nng(int nng_err);
+/**
+ * os_nng_task_threads - the threads of process @pid (0: this process) named "nng:task",
+ * read from /proc/PID/task/TID/comm: nng's task (callback) threads, whose number is fixed
+ * when nng is built (tools/build-nng). nng starts them when it initialises (the first
+ * socket opened) and each names itself once it first runs, so a count taken right then
+ * can be short by the threads not yet scheduled (os_procmetrics_nng_threads waits for it
+ * to settle). Threads that exit while being read are not counted.
+ * Returns the count (>= 0), or -1 when /proc/PID/task cannot be opened (errno says why).
+ */
+int os_nng_task_threads(pid_t pid);
 
 #endif /* OS_UTIL_H */

@@ -381,12 +381,13 @@ int main(int argc, char **argv)
 	}
 	if (cfg.metrics_addr != NULL && node_metrics_serve(cfg.metrics_addr) != OSTORE_OK)
 		goto out;
+	int nng_threads = os_procmetrics_nng_threads(node_metrics_proc()); /* sockets are open */
 	OS_INFO("msg=\"started\" id=%u addr=%s data=%s epoch=%llu lsn=%llu sync=%s tls=%s auth=%s "
-	        "version=%s",
+	        "version=%s nng_task_threads=%d",
 	        env.id, cfg.listen, cfg.data, (unsigned long long)node_maps_epoch(env.maps),
 	        (unsigned long long)node_store_lsn(env.store), cfg.no_sync ? "off" : "on",
 	        os_netsec_tls(sec) ? "on" : "off", os_netsec_auth(sec) ? "on" : "off",
-	        OSTORE_VERSION);
+	        OSTORE_VERSION, nng_threads);
 
 	int sig = 0;
 	sigwait(&sigs, &sig);

@@ -415,11 +415,12 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	int nng_threads = os_procmetrics_nng_threads(rt_metrics_proc()); /* sockets are open */
 	OS_INFO("msg=\"router started\" version=%s epoch=%llu timeout_ms=%u max_node_calls=%u "
-	        "stall_ms=%u max_connections=%u tls=%s auth=%s",
+	        "stall_ms=%u max_connections=%u tls=%s auth=%s nng_task_threads=%d",
 	        OSTORE_VERSION, (unsigned long long)rt_maps_epoch(maps), (unsigned)o.timeout_ms,
 	        (unsigned)o.max_node_calls, (unsigned)o.stall_ms, (unsigned)o.max_conns,
-	        os_netsec_tls(sec) ? "on" : "off", os_netsec_auth(sec) ? "on" : "off");
+	        os_netsec_tls(sec) ? "on" : "off", os_netsec_auth(sec) ? "on" : "off", nng_threads);
 	int sig;
 	while ((sig = wait_signal(&stop, 3600 * 1000L)) == 0)
 		;
