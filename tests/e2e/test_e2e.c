@@ -12,7 +12,6 @@
  *   a node that is down is answered "unavailable" within the router's timeout, the other
  *   shard keeps working, and the node's acknowledged data is there after its restart.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -292,31 +291,6 @@ static void test_node_down_is_unavailable(void **state)
 	check_value(on1, "acked", v1);
 }
 
-/* Threads named "nng:task" in process @pid (nng names its completion threads so). */
-static int nng_task_threads(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
-	DIR *d = opendir(path);
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char comm_path[400], comm[32] = "";
-		snprintf(comm_path, sizeof(comm_path), "%s/%s/comm", path, e->d_name);
-		FILE *f = fopen(comm_path, "r");
-		if (f == NULL)
-			continue; /* the thread has just exited */
-		if (fgets(comm, sizeof(comm), f) != NULL && strcmp(comm, "nng:task\n") == 0)
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
-}
-
 /* Every process (node, router, and this one through liborderstore) runs the nng of
  * tools/build-nng: its task thread count, not nng's default of twice the CPU count
  * (bench/README: with more task threads than cores the get path spent its CPU waking
@@ -326,10 +300,10 @@ static void test_nng_task_threads(void **state)
 	(void)state;
 	if (OSTORE_NNG_TASKQ_THREADS == 0)
 		skip(); /* built against the system's nng (-Dnng_prefix=) */
-	assert_int_equal(nng_task_threads(getpid()), OSTORE_NNG_TASKQ_THREADS);
-	assert_int_equal(nng_task_threads(K.router_pid), OSTORE_NNG_TASKQ_THREADS);
+	assert_int_equal(os_nng_task_threads(0), OSTORE_NNG_TASKQ_THREADS);
+	assert_int_equal(os_nng_task_threads(K.router_pid), OSTORE_NNG_TASKQ_THREADS);
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(nng_task_threads(K.node_pid[i]), OSTORE_NNG_TASKQ_THREADS);
+		assert_int_equal(os_nng_task_threads(K.node_pid[i]), OSTORE_NNG_TASKQ_THREADS);
 }
 
 int main(void)

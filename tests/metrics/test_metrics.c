@@ -5,11 +5,17 @@
  *   scrape both (plain HTTP/1.0 GET over a socket) ─▶ N puts + N gets ─▶ scrape again
  *   ─▶ counters grew by N per op, histogram _count grew by N, _count == +Inf bucket
  *
+ * orderstore_nng_task_threads and the "started" lines carry the count of nng:task threads
+ * the processes run (the build's, OSTORE_NNG_TASKQ_THREADS from tools/build-nng); a node
+ * and a router started with LD_LIBRARY_PATH on the system's libnng (another count) log a
+ * WARN naming it.
+ *
  * The exposition is parsed line by line ("name{labels} value"); a sample is looked up
  * by its full series text, so the checks also pin the label layout.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,13 +33,21 @@
 
 #include "harness.h"
 #include "map.h"
+#include "util.h"
 
 #define N 200
 
-static struct {
-	char *dir;
+/* A node (one shard, --no-sync) and a router in front of it, each serving /metrics. */
+typedef struct pair {
 	char node_url[64], router_url[64];
 	int node_mport, router_mport;
+	pid_t node_pid, router_pid;
+	char node_log[512], router_log[512];
+} pair;
+
+static struct {
+	char *dir;
+	pair p;
 	ostore_client *c;
 } K;
 
@@ -105,40 +119,45 @@ static double sample_or0(const char *text, const char *series)
 	return v < 0 ? 0 : v;
 }
 
+/* Start a pair under K.dir/@tag; returns when both answer PING, 0 (or -1). */
+static int start_pair(const char *tag, pair *p)
+{
+	snprintf(p->node_url, sizeof(p->node_url), "%s", th_url(th_free_port()));
+	snprintf(p->router_url, sizeof(p->router_url), "%s", th_url(th_free_port()));
+	p->node_mport = th_free_port();
+	p->router_mport = th_free_port();
+	const char *addrs[1] = {p->node_url};
+	os_map *m = os_map_build_even(1, addrs, 0);
+	char path[512], err[256], data[512], maddr[64], rmaddr[64];
+	snprintf(path, sizeof(path), "%s/%s-map.json", K.dir, tag);
+	if (m == NULL || os_map_save_file(m, path, err, sizeof(err)) != OSTORE_OK)
+		return -1;
+	os_map_unref(m);
+	snprintf(data, sizeof(data), "%s/%s-node-0", K.dir, tag);
+	snprintf(p->node_log, sizeof(p->node_log), "%s/%s-node-0.log", K.dir, tag);
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", p->node_mport);
+	const char *nargv[] = {th_bin("node"), "--id", "0", "--listen", p->node_url, "--data", data,
+	                       "--map", path, "--no-sync", "--metrics-addr", maddr, NULL};
+	p->node_pid = th_spawn(nargv, p->node_log);
+	if (th_ping(p->node_url, 15000) != 0)
+		return -1;
+	snprintf(rmaddr, sizeof(rmaddr), "127.0.0.1:%d", p->router_mport);
+	snprintf(p->router_log, sizeof(p->router_log), "%s/%s-router.log", K.dir, tag);
+	const char *rargv[] = {th_bin("router"), "--listen", p->router_url, "--map", path,
+	                       "--metrics-addr", rmaddr, NULL};
+	p->router_pid = th_spawn(rargv, p->router_log);
+	return th_ping(p->router_url, 15000);
+}
+
 static int setup(void **state)
 {
 	(void)state;
 	K.dir = th_tmpdir("metrics");
-	snprintf(K.node_url, sizeof(K.node_url), "%s", th_url(th_free_port()));
-	snprintf(K.router_url, sizeof(K.router_url), "%s", th_url(th_free_port()));
-	K.node_mport = th_free_port();
-	K.router_mport = th_free_port();
-	const char *addrs[1] = {K.node_url};
-	os_map *m = os_map_build_even(1, addrs, 0);
-	char path[512], err[256], data[512], log[512], maddr[64];
-	snprintf(path, sizeof(path), "%s/map.json", K.dir);
-	if (m == NULL || os_map_save_file(m, path, err, sizeof(err)) != OSTORE_OK)
-		return -1;
-	os_map_unref(m);
-	snprintf(data, sizeof(data), "%s/node-0", K.dir);
-	snprintf(log, sizeof(log), "%s/node-0.log", K.dir);
-	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", K.node_mport);
-	const char *nargv[] = {th_bin("node"), "--id", "0", "--listen", K.node_url, "--data", data,
-	                       "--map", path, "--no-sync", "--metrics-addr", maddr, NULL};
-	th_spawn(nargv, log);
-	if (th_ping(K.node_url, 15000) != 0)
-		return -1;
-	char rmaddr[64];
-	snprintf(rmaddr, sizeof(rmaddr), "127.0.0.1:%d", K.router_mport);
-	snprintf(log, sizeof(log), "%s/router.log", K.dir);
-	const char *rargv[] = {th_bin("router"), "--listen", K.router_url, "--map", path,
-	                       "--metrics-addr", rmaddr, NULL};
-	th_spawn(rargv, log);
-	if (th_ping(K.router_url, 15000) != 0)
+	if (start_pair("main", &K.p) != 0)
 		return -1;
 	ostore_options o;
 	ostore_options_init(&o);
-	const char *r = K.router_url;
+	const char *r = K.p.router_url;
 	o.routers = &r;
 	o.nrouters = 1;
 	o.timeout_ms = 5000;
@@ -183,7 +202,7 @@ static void check_grew(const char *before, const char *after, const char *op)
 static void test_counters_follow_traffic(void **state)
 {
 	(void)state;
-	char *n0 = scrape(K.node_mport), *r0 = scrape(K.router_mport);
+	char *n0 = scrape(K.p.node_mport), *r0 = scrape(K.p.router_mport);
 	for (int i = 0; i < N; i++) {
 		char id[32], val[32];
 		int il = snprintf(id, sizeof(id), "order-%d", i);
@@ -198,7 +217,7 @@ static void test_counters_follow_traffic(void **state)
 		assert_int_equal(ostore_get(K.c, id, (size_t)il, &v, &vl, NULL), OSTORE_OK);
 		free(v);
 	}
-	char *n1 = scrape(K.node_mport), *r1 = scrape(K.router_mport);
+	char *n1 = scrape(K.p.node_mport), *r1 = scrape(K.p.router_mport);
 	check_grew(n0, n1, "put");
 	check_grew(n0, n1, "get");
 	check_grew(r0, r1, "put");
@@ -230,10 +249,146 @@ static void test_other_paths_404(void **state)
 {
 	(void)state;
 	int status = 0;
-	free(http_get(K.node_mport, "/", &status));
+	free(http_get(K.p.node_mport, "/", &status));
 	assert_int_equal(status, 404);
-	free(http_get(K.router_mport, "/metricsx", &status));
+	free(http_get(K.p.router_mport, "/metricsx", &status));
 	assert_int_equal(status, 404);
+}
+
+/* The first line of @path holding @needle (malloc'ed), waiting up to @timeout_ms for it
+ * to be written; NULL if it never is. */
+static char *log_line(const char *path, const char *needle, int timeout_ms)
+{
+	for (int waited = 0;; waited += 50) {
+		FILE *f = fopen(path, "r");
+		char line[2048];
+		while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+			if (strstr(line, needle) != NULL) {
+				fclose(f);
+				return strdup(line);
+			}
+		}
+		if (f != NULL)
+			fclose(f);
+		if (waited >= timeout_ms)
+			return NULL;
+		usleep(50000);
+	}
+}
+
+/* Whether log line @line has the key @key with the value @n. */
+static bool has_key(const char *line, const char *key, int n)
+{
+	char want[64];
+	int len = snprintf(want, sizeof(want), " %s=%d", key, n);
+	const char *p = strstr(line, want);
+	return p != NULL && (p[len] == ' ' || p[len] == '\n' || p[len] == '\0');
+}
+
+/* Node and router of @p report @n nng task threads: in orderstore_nng_task_threads and
+ * in their "started" lines (logged after the count, so the WARN, if any, is written). */
+static void check_reported(const pair *p, int n)
+{
+	char *line = log_line(p->node_log, "msg=\"started\"", 10000);
+	assert_non_null(line);
+	assert_true(has_key(line, "nng_task_threads", n));
+	free(line);
+	line = log_line(p->router_log, "msg=\"router started\"", 10000);
+	assert_non_null(line);
+	assert_true(has_key(line, "nng_task_threads", n));
+	free(line);
+	char *text = scrape(p->node_mport);
+	assert_int_equal((long)sample(text, "orderstore_nng_task_threads"), n);
+	free(text);
+	text = scrape(p->router_mport);
+	assert_int_equal((long)sample(text, "orderstore_nng_task_threads"), n);
+	free(text);
+}
+
+/* Built against tools/build-nng's nng: both processes run its count, and say so. */
+static void test_nng_task_threads_reported(void **state)
+{
+	(void)state;
+	int n = os_nng_task_threads(K.p.node_pid);
+	assert_true(n > 0);
+	if (OSTORE_NNG_TASKQ_THREADS != 0)
+		assert_int_equal(n, OSTORE_NNG_TASKQ_THREADS);
+	assert_int_equal(os_nng_task_threads(K.p.router_pid), n);
+	check_reported(&K.p, n);
+	char *warn = log_line(K.p.node_log, "running nng has", 0);
+	assert_null(warn);
+	warn = log_line(K.p.router_log, "running nng has", 0);
+	assert_null(warn);
+}
+
+#define SYSTEM_LIBDIR "/usr/lib/x86_64-linux-gnu"
+
+/* Whether process @pid has mapped @lib. */
+static bool maps_lib(pid_t pid, const char *lib)
+{
+	char path[64], line[1024];
+	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)pid);
+	FILE *f = fopen(path, "r");
+	bool found = false;
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, lib) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+/* Started with LD_LIBRARY_PATH on the system's libnng (Debian's libnng1: twice the CPUs
+ * in task threads), node and router load it over their run path and warn about it. */
+static void test_system_nng_warns(void **state)
+{
+	(void)state;
+	if (OSTORE_NNG_TASKQ_THREADS == 0 || access(SYSTEM_LIBDIR "/libnng.so.1", R_OK) != 0)
+		skip(); /* built against the system's nng, or it is not installed */
+	const char *old = getenv("LD_LIBRARY_PATH");
+	char *saved = old != NULL ? strdup(old) : NULL;
+	setenv("LD_LIBRARY_PATH", SYSTEM_LIBDIR, 1);
+	pair p;
+	int rc = start_pair("sysnng", &p);
+	if (saved != NULL)
+		setenv("LD_LIBRARY_PATH", saved, 1);
+	else
+		unsetenv("LD_LIBRARY_PATH");
+	free(saved);
+	assert_int_equal(rc, 0);
+	assert_true(maps_lib(p.node_pid, SYSTEM_LIBDIR "/libnng.so"));
+	assert_true(maps_lib(p.router_pid, SYSTEM_LIBDIR "/libnng.so"));
+	/* both counted their threads once settled: count them now too */
+	char *line = log_line(p.node_log, "msg=\"started\"", 10000);
+	assert_non_null(line);
+	free(line);
+	line = log_line(p.router_log, "msg=\"router started\"", 10000);
+	assert_non_null(line);
+	free(line);
+	int n = os_nng_task_threads(p.node_pid);
+	assert_true(n > 0);
+	assert_int_equal(os_nng_task_threads(p.router_pid), n);
+	if (n == OSTORE_NNG_TASKQ_THREADS) {
+		th_stop(p.router_pid);
+		th_stop(p.node_pid);
+		skip(); /* the system's nng runs the same count on this machine (one CPU) */
+	}
+	check_reported(&p, n);
+	char want[160];
+	snprintf(want, sizeof(want), "warn node msg=\"running nng has %d task threads, built for %d:",
+	         n, OSTORE_NNG_TASKQ_THREADS);
+	line = log_line(p.node_log, want, 0);
+	assert_non_null(line);
+	assert_non_null(strstr(line, "loaded=" SYSTEM_LIBDIR "/libnng.so"));
+	free(line);
+	snprintf(want, sizeof(want), "warn router msg=\"running nng has %d task threads, built for %d:",
+	         n, OSTORE_NNG_TASKQ_THREADS);
+	line = log_line(p.router_log, want, 0);
+	assert_non_null(line);
+	free(line);
+	/* still serving, and stops cleanly */
+	assert_int_equal(th_ping(p.router_url, 5000), 0);
+	assert_int_equal(th_stop(p.router_pid), 0);
+	assert_int_equal(th_stop(p.node_pid), 0);
 }
 
 int main(void)
@@ -241,6 +396,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counters_follow_traffic),
 		cmocka_unit_test(test_other_paths_404),
+		cmocka_unit_test(test_nng_task_threads_reported),
+		cmocka_unit_test(test_system_nng_warns),
 	};
 	int failed = cmocka_run_group_tests(tests, setup, teardown);
 	return failed ? 1 : 0;
