@@ -15,9 +15,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -136,6 +138,31 @@ static void dir_security(const char *dir, ob_config *cfg, const char **token_fil
 	snprintf(tok, sizeof(tok), "%s/client.token", dir);
 	if (*token_file == NULL && access(tok, R_OK) == 0)
 		*token_file = tok;
+}
+
+/* Whether the result file @path (NULL: none asked for) can be written once the run is
+ * over: its directory is writable and, if it exists, so is the file. Checked before the
+ * run, without creating the file, so a bad path costs no run. Prints the reason. */
+static bool writable(const char *path, const char *opt)
+{
+	if (path == NULL)
+		return true;
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	struct stat st;
+	errno = 0;
+	if (path[0] == '\0' || slash == path + strlen(path) - 1 || stat(dir, &st) != 0 ||
+	    (!S_ISDIR(st.st_mode) && (errno = ENOTDIR) != 0) || access(dir, W_OK) != 0 ||
+	    (access(path, F_OK) == 0 && access(path, W_OK) != 0)) {
+		fprintf(stderr, "orderstore-bench: cannot write %s %s: %s\n", opt, path,
+		        errno != 0 ? strerror(errno) : "not a file name");
+		return false;
+	}
+	return true;
 }
 
 /* Parse argv into @cfg. Returns -1 to continue, otherwise the exit status. */
@@ -262,7 +289,7 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 		return 2;
 	}
 	if ((cfg->wl = ob_workload_find(wl)) == NULL) {
-		fprintf(stderr, "orderstore-bench: unknown workload '%s'\n", wl);
+		fprintf(stderr, "orderstore-bench: unknown workload '%s' (see --help)\n", wl);
 		return 2;
 	}
 	if (cfg->avoid_shard >= 0 && (cfg->target != NULL || cfg->wl->id == OB_W_ORDERS)) {
@@ -305,6 +332,8 @@ static int parse_args(int argc, char **argv, ob_config *cfg)
 		fprintf(stderr, "orderstore-bench: %s\n", err);
 		return 2;
 	}
+	if (!writable(cfg->json_path, "--json") || !writable(cfg->csv_path, "--csv"))
+		return 2;
 	return -1;
 }
 
