@@ -436,8 +436,11 @@ int main(int argc, char **argv)
 	                 .timeout_ms = 5000, .batch = 1, .orders_file = OB_DEFAULT_ORDERS,
 	                 .orders_pool = 4096, .avoid_shard = -1};
 	int rc = parse_args(argc, argv, &cfg);
-	if (rc >= 0)
+	if (rc >= 0) {
+		for (size_t i = 0; i < cfg.nrouters; i++)
+			free(cfg.routers[i]);
 		return rc;
+	}
 #if OB_HAVE_HIREDIS
 	const ob_driver *drv = cfg.target != NULL ? &ob_driver_redis : &ob_driver_ostore;
 #else
