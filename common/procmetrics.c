@@ -16,7 +16,7 @@
 #include <orderstore.h>
 
 #include "log.h"
-#include "ostore_version.h"
+#include "ostore_build.h"
 #include "util.h"
 
 const char *const os_mop_names[OS_MOP_COUNT] = {
@@ -110,14 +110,6 @@ int os_procmetrics_init(os_procmetrics *pm, os_metrics *reg)
 	return os_metrics_add_collector(reg, collect, pm);
 }
 
-/* What nng this binary was built against (common/meson.build): the task thread count of
- * tools/build-nng's stamp (0: the system's nng, count unknown) and its prefix. */
-#ifndef OSTORE_NNG_TASKQ_THREADS
-#error "OSTORE_NNG_TASKQ_THREADS must be defined (common/meson.build)"
-#endif
-#ifndef OSTORE_NNG_PREFIX
-#error "OSTORE_NNG_PREFIX must be defined (common/meson.build)"
-#endif
 #define NNG_SETTLE_MS 50
 #define NNG_WAIT_MS 1000
 #define NNG_POLL_MS 5

@@ -6,7 +6,7 @@
  */
 #include <orderstore.h>
 
-#include "ostore_version.h"
+#include "ostore_build.h"
 
 static const char *const status_text[OSTORE_STATUS_COUNT] = {
 #define OSTORE_X_TEXT(name, code, text) [code] = text,

@@ -31,7 +31,7 @@
 #include "node_metrics.h"
 #include "node.h"
 #include "nodemap.h"
-#include "ostore_version.h"
+#include "ostore_build.h"
 #include "repl.h"
 #include "replica.h"
 #include "server.h"

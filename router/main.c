@@ -29,7 +29,7 @@
 #include "metrics.h"
 #include "netsec.h"
 #include "nodes.h"
-#include "ostore_version.h"
+#include "ostore_build.h"
 #include "rt_metrics.h"
 #include "server.h"
 #include "util.h"

@@ -26,7 +26,7 @@
 #include <nng/nng.h>
 
 #include "log.h"
-#include "ostore_version.h"
+#include "ostore_build.h"
 #include "orderstore_cli.h"
 #include "util.h"
 

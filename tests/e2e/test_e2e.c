@@ -27,6 +27,7 @@
 
 #include "harness.h"
 #include "map.h"
+#include "ostore_build.h"
 #include "slot.h"
 #include "util.h"
 #include "wire.h"

@@ -33,6 +33,7 @@
 
 #include "harness.h"
 #include "map.h"
+#include "ostore_build.h"
 #include "util.h"
 
 #define N 200
